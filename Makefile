@@ -1,0 +1,68 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# ptreloc: page-table relocation for Linux, as an out-of-tree Rust module.
+#
+#   make setup      install the toolchain and build the debug kernel (once)
+#   make check      build, boot the debug kernel with 2 NUMA nodes, run the tests
+#   make demo       load the module in a guest and show what it exposes
+#   make module     build ptreloc.ko for FLAVOUR (default: debug)
+#   make selftests  build the kselftests
+#   make lint       rustfmt, clippy and checkpatch; fails on any finding
+#   make vm CMD=..  run a command in a guest (see scripts/vm)
+#
+# The kernel source, kernel builds and headers live in $(PTRELOC_CACHE)
+# (default ~/.cache/ptreloc); the module and tests are built under build/.
+
+FLAVOUR ?= debug
+export PTRELOC_CACHE ?= $(HOME)/.cache/ptreloc
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+
+top := $(CURDIR)
+KSRC = $(shell . $(top)/scripts/lib.sh && kernel_src_dir)
+KDIR = $(PTRELOC_CACHE)/kernel/$(FLAVOUR)
+KMAKE = $(MAKE) -C $(KDIR) LLVM=1
+BUILD = $(top)/build/$(FLAVOUR)
+# What Kbuild needs to see of the tree: it is copied to $(BUILD), because
+# Kbuild writes its objects next to the sources and the flavours must not mix.
+MODULE_SRCS = Kbuild VERSION $(shell find rust -name '*.rs' -o -name '*.c' -o -name '*.h')
+
+all: module selftests
+
+setup:
+	scripts/setup $(FLAVOUR)
+
+kernel-ready:
+	@test -f $(KDIR)/.ptreloc-stamp || { echo "kernel flavour $(FLAVOUR) not built: running setup"; scripts/setup $(FLAVOUR); }
+
+module: kernel-ready
+	@mkdir -p $(BUILD)
+	@rsync -a --relative $(MODULE_SRCS) $(BUILD)/
+	$(KMAKE) M=$(BUILD) modules
+	@echo "built $(BUILD)/ptreloc.ko"
+
+selftests: kernel-ready
+	$(MAKE) -C selftests KSRC=$(KSRC) KHDR=$(KDIR)/usr OUT=$(top)/build/selftests
+
+# Clippy: a fresh build with CLIPPY=1 in its own directory, so that every
+# Rust file is checked each time; CONFIG_WERROR makes findings fatal.
+lint: kernel-ready
+	rustfmt --check --edition 2021 --config-path $(KSRC)/.rustfmt.toml rust/ptreloc/relocator.rs
+	@rm -rf $(BUILD)-clippy && mkdir -p $(BUILD)-clippy
+	@rsync -a --relative $(MODULE_SRCS) $(BUILD)-clippy/
+	$(KMAKE) M=$(BUILD)-clippy CLIPPY=1 modules
+	$(KSRC)/scripts/checkpatch.pl --no-tree --quiet --show-types -f \
+		$(shell find rust -name '*.c' -o -name '*.h') selftests/*.c selftests/*.h
+
+check:
+	scripts/check
+
+demo: module
+	scripts/demo
+
+vm: kernel-ready
+	scripts/vm --flavour $(FLAVOUR) -- $(CMD)
+
+clean:
+	rm -rf build
+
+.PHONY: all setup kernel-ready module selftests lint check demo vm clean
