@@ -48,14 +48,14 @@ TEST(two_online_nodes_with_memory)
 {
 	char buf[64];
 
-	ASSERT_LT(0, read_file(NODE_SYSFS "/online", buf, sizeof(buf)));
-	ASSERT_STREQ("0-1\n", buf);
+	/* has_memory lists online nodes with memory. */
 	ASSERT_LT(0, read_file(NODE_SYSFS "/has_memory", buf, sizeof(buf)));
 	ASSERT_STREQ("0-1\n", buf);
 	/* Each node has a real share of memory, not a token zone. */
 	ASSERT_LT(256 * 1024, node_mem_total_kb(0));
 	ASSERT_LT(256 * 1024, node_mem_total_kb(1));
-	ASSERT_EQ(-1, node_mem_total_kb(2));
+	/* A third node, if any, is the CPU-only one scripts/check asks for. */
+	ASSERT_GE(0, node_mem_total_kb(2));
 }
 
 TEST_HARNESS_MAIN

@@ -1,21 +1,30 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Helpers shared by the ptreloc kselftests: reading sysfs/debugfs files and
- * node information from sources independent of the module.
+ * Helpers shared by the ptreloc kselftests: driving the debugfs interface,
+ * and reading page-table placement from sources independent of the module
+ * (per-node PageTables in sysfs, KPF_PGTABLE in /proc/kpageflags).
  */
 #ifndef PTRELOC_UTIL_H
 #define PTRELOC_UTIL_H
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define PTRELOC_DEBUGFS "/sys/kernel/debug/ptreloc"
 #define NODE_SYSFS "/sys/devices/system/node"
+#define MAX_NODES 8
+#define PAGE_SZ 4096UL
+#define PMD_SZ (2UL << 20)
+#define KPF_PGTABLE 26
 
 /*
  * Read a whole (small) file into buf, NUL-terminated. Returns the length, or
@@ -45,19 +54,298 @@ static inline int is_dir(const char *path)
 	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/*
- * MemTotal of one node in kB from its sysfs meminfo, or -1 if the node does
- * not exist.
- */
-static inline long node_mem_total_kb(int nid)
+/* A value from a node's sysfs meminfo ("Node N <key>: <v> kB"), or -1. */
+static inline long node_meminfo_kb(int nid, const char *key)
 {
 	char path[128], buf[8192], *p;
 
 	snprintf(path, sizeof(path), NODE_SYSFS "/node%d/meminfo", nid);
 	if (read_file(path, buf, sizeof(buf)) < 0)
 		return -1;
-	p = strstr(buf, "MemTotal:");
-	return p ? strtol(p + strlen("MemTotal:"), NULL, 10) : -1;
+	p = strstr(buf, key);
+	return p ? strtol(p + strlen(key), NULL, 10) : -1;
+}
+
+static inline long node_mem_total_kb(int nid)
+{
+	return node_meminfo_kb(nid, "MemTotal:");
+}
+
+static inline long node_pagetables_kb(int nid)
+{
+	return node_meminfo_kb(nid, " PageTables:");
+}
+
+/* Number of nodes with memory, from sysfs ("0-1" style lists only). */
+static inline int nodes_with_memory(void)
+{
+	char buf[64];
+	int lo, hi;
+
+	if (read_file(NODE_SYSFS "/has_memory", buf, sizeof(buf)) < 0)
+		return 0;
+	if (sscanf(buf, "%d-%d", &lo, &hi) == 2)
+		return hi - lo + 1;
+	return 1;
+}
+
+/*
+ * Write one request to a ptreloc control file on an open fd. Returns 0, or
+ * -errno of the write.
+ */
+static inline int ctl_write_fd(int fd, const char *req)
+{
+	ssize_t n = write(fd, req, strlen(req));
+
+	if (n < 0)
+		return -errno;
+	return n == (ssize_t)strlen(req) ? 0 : -EIO;
+}
+
+static inline int ctl_write(const char *file, const char *req)
+{
+	char path[256];
+	int fd, ret;
+
+	snprintf(path, sizeof(path), PTRELOC_DEBUGFS "/%s", file);
+	fd = open(path, O_RDWR);
+	if (fd < 0)
+		return -errno;
+	ret = ctl_write_fd(fd, req);
+	close(fd);
+	return ret;
+}
+
+/* The outcome of a relocation, as read back from the relocate file. */
+struct outcome {
+	char status[32];
+	long examined, moved, already, skipped_hugetlb_vmas, skipped_changed;
+	long skipped_contended, ad_entries, anomalies, batches;
+	long longest_hold_ns, elapsed_ns;
+};
+
+static inline long outcome_field(const char *text, const char *key)
+{
+	char pat[64];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), "\n%s ", key);
+	p = strstr(text, pat);
+	return p ? strtol(p + strlen(pat), NULL, 10) : -1;
+}
+
+static inline void parse_outcome(const char *text, struct outcome *o)
+{
+	const char *p = strstr(text, "\nstatus ");
+
+	memset(o, 0, sizeof(*o));
+	if (p)
+		sscanf(p + strlen("\nstatus "), "%31s", o->status);
+	o->examined = outcome_field(text, "tables_examined");
+	o->moved = outcome_field(text, "tables_moved");
+	o->already = outcome_field(text, "tables_already_on_node");
+	o->skipped_hugetlb_vmas = outcome_field(text, "skipped_hugetlb_vmas");
+	o->skipped_changed = outcome_field(text, "skipped_changed");
+	o->skipped_contended = outcome_field(text, "skipped_contended");
+	o->ad_entries = outcome_field(text, "ad_entries_carried");
+	o->anomalies = outcome_field(text, "anomalies");
+	o->batches = outcome_field(text, "batches");
+	o->longest_hold_ns = outcome_field(text, "longest_lock_hold_ns");
+	o->elapsed_ns = outcome_field(text, "elapsed_ns");
+}
+
+/*
+ * Relocate the PTE tables of pid that map [start, end) (end 0: the whole
+ * mm) to node. Returns 0 or -errno; fills o (if not NULL) from the relocate
+ * file, read back on the same open file.
+ */
+static inline int relocate(pid_t pid, int node, unsigned long start,
+			   unsigned long end, struct outcome *o)
+{
+	char req[160], text[2048];
+	int fd, ret;
+	ssize_t n;
+
+	if (end)
+		snprintf(req, sizeof(req), "pid=%d node=%d start=0x%lx end=0x%lx\n",
+			 pid, node, start, end);
+	else
+		snprintf(req, sizeof(req), "pid=%d node=%d\n", pid, node);
+	fd = open(PTRELOC_DEBUGFS "/relocate", O_RDWR);
+	if (fd < 0)
+		return -errno;
+	ret = ctl_write_fd(fd, req);
+	if (o) {
+		n = pread(fd, text + 1, sizeof(text) - 2, 0);
+		text[0] = '\n';
+		text[n > 0 ? n + 1 : 1] = '\0';
+		parse_outcome(text, o);
+	}
+	close(fd);
+	return ret;
+}
+
+enum level { PGD, P4D, PUD, PMD, PTE, LEVELS };
+
+/*
+ * The census of pid: counts[level][node]. Returns the number of nodes in the
+ * header, or -errno.
+ */
+static inline int census(pid_t pid, long counts[LEVELS][MAX_NODES])
+{
+	static const char *const names[LEVELS] = { "pgd", "p4d", "pud", "pmd", "pte" };
+	char req[64], text[1024], *line, *save;
+	int fd, ret, nodes = 0;
+	ssize_t n;
+
+	memset(counts, 0, sizeof(long) * LEVELS * MAX_NODES);
+	snprintf(req, sizeof(req), "pid=%d", pid);
+	fd = open(PTRELOC_DEBUGFS "/census", O_RDWR);
+	if (fd < 0)
+		return -errno;
+	ret = ctl_write_fd(fd, req);
+	n = ret ? -1 : pread(fd, text, sizeof(text) - 1, 0);
+	if (n < 0)
+		ret = ret ? ret : -errno;
+	close(fd);
+	if (ret)
+		return ret;
+	text[n] = '\0';
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *tok, *s2;
+		int lvl, i = 0;
+
+		tok = strtok_r(line, " ", &s2);
+		if (!tok)
+			continue;
+		if (!strcmp(tok, "level")) {
+			while (strtok_r(NULL, " ", &s2))
+				nodes++;
+			continue;
+		}
+		for (lvl = 0; lvl < LEVELS; lvl++) {
+			if (strcmp(tok, names[lvl]))
+				continue;
+			while ((tok = strtok_r(NULL, " ", &s2)) && i < MAX_NODES)
+				counts[lvl][i++] = strcmp(tok, "folded") ? atol(tok) : -1;
+		}
+	}
+	return nodes;
+}
+
+/*
+ * Page-table pages per node, counted independently of the module: every PFN
+ * with KPF_PGTABLE in /proc/kpageflags, mapped to its node through the
+ * memory blocks listed in /sys/devices/system/node/nodeN/. Returns 0 or
+ * -errno. Allocates nothing after the first call (it may run while a test
+ * measures page-table placement).
+ */
+static inline int kpageflags_pgtables(long per_node[MAX_NODES])
+{
+	static uint64_t flags[4096];
+	char path[256], buf[64];
+	unsigned long block_pages, pfn, end;
+	struct dirent *de;
+	int fd, nid;
+	DIR *dir;
+
+	memset(per_node, 0, sizeof(long) * MAX_NODES);
+	if (read_file("/sys/devices/system/memory/block_size_bytes", buf, sizeof(buf)) < 0)
+		return -errno;
+	block_pages = strtoul(buf, NULL, 16) / PAGE_SZ;
+	fd = open("/proc/kpageflags", O_RDONLY);
+	if (fd < 0)
+		return -errno;
+	for (nid = 0; nid < MAX_NODES; nid++) {
+		snprintf(path, sizeof(path), NODE_SYSFS "/node%d", nid);
+		dir = opendir(path);
+		if (!dir)
+			continue;
+		while ((de = readdir(dir))) {
+			unsigned long block;
+
+			if (sscanf(de->d_name, "memory%lu", &block) != 1)
+				continue;
+			for (pfn = block * block_pages, end = pfn + block_pages; pfn < end;) {
+				size_t n = end - pfn < 4096 ? end - pfn : 4096, i;
+				ssize_t got = pread(fd, flags, n * 8, pfn * 8);
+
+				if (got <= 0)
+					break;
+				for (i = 0; i < (size_t)got / 8; i++)
+					per_node[nid] += (flags[i] >> KPF_PGTABLE) & 1;
+				pfn += got / 8;
+			}
+		}
+		closedir(dir);
+	}
+	close(fd);
+	return 0;
+}
+
+/* Bind (node >= 0) or unbind (node < 0) this thread's memory policy. */
+static inline int bind_to_node(int node)
+{
+	unsigned long mask = 1UL << (node < 0 ? 0 : node);
+
+	/* MPOL_DEFAULT 0, MPOL_BIND 2 */
+	return syscall(SYS_set_mempolicy, node < 0 ? 0 : 2, node < 0 ? NULL : &mask,
+		       node < 0 ? 0 : 8 * sizeof(mask));
+}
+
+/* An mmap of len bytes aligned to 2 MiB, so that it owns whole PTE tables. */
+static inline void *mmap_aligned(size_t len, int prot, int flags, int fd, off_t off)
+{
+	char *p, *aligned;
+
+	if (fd >= 0) {
+		/* Reserve an aligned hole, then map the file over it. */
+		p = mmap(NULL, len + PMD_SZ, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			return p;
+		aligned = (char *)(((unsigned long)p + PMD_SZ - 1) & ~(PMD_SZ - 1));
+		munmap(p, len + PMD_SZ);
+		return mmap(aligned, len, prot, flags | MAP_FIXED_NOREPLACE, fd, off);
+	}
+	p = mmap(NULL, len + PMD_SZ, prot, flags, -1, 0);
+	if (p == MAP_FAILED)
+		return p;
+	aligned = (char *)(((unsigned long)p + PMD_SZ - 1) & ~(PMD_SZ - 1));
+	if (aligned > p)
+		munmap(p, aligned - p);
+	munmap(aligned + len, p + PMD_SZ - aligned);
+	return aligned;
+}
+
+/* Fill with a pattern that depends on the seed and every word's position. */
+static inline void fill_pattern(void *p, size_t len, uint64_t seed)
+{
+	uint64_t *w = p;
+	size_t i;
+
+	for (i = 0; i < len / 8; i++)
+		w[i] = (seed + i) * 0x9e3779b97f4a7c15ULL;
+}
+
+static inline uint64_t checksum(const void *p, size_t len)
+{
+	const uint64_t *w = p;
+	uint64_t sum = 0;
+	size_t i;
+
+	for (i = 0; i < len / 8; i++)
+		sum = (sum ^ w[i]) * 0x100000001b3ULL;
+	return sum;
+}
+
+/* Whether the module can be driven here: loaded, and two nodes with memory. */
+static inline const char *relocation_unavailable(void)
+{
+	if (!is_dir(PTRELOC_DEBUGFS))
+		return "ptreloc.ko is not loaded";
+	if (nodes_with_memory() < 2)
+		return "needs two NUMA nodes with memory";
+	return NULL;
 }
 
 #endif /* PTRELOC_UTIL_H */

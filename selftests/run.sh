@@ -12,7 +12,7 @@ set -u
 mod_dir=${1:?usage: run.sh MODULE_DIR SELFTEST_BIN_DIR}
 bin_dir=${2:?usage: run.sh MODULE_DIR SELFTEST_BIN_DIR}
 
-steps=4 n=0 pass=0 fail=0 skip=0
+steps=6 n=0 pass=0 fail=0 skip=0
 
 report() { # report OK NAME
 	n=$((n + 1))
@@ -46,10 +46,18 @@ program() { # program NAME: a kselftest program, its cases counted one by one
 	report "$((rc == 4 ? 0 : rc))" "selftests: ptreloc: $name"
 }
 
+# Swap for the swapped-out-entries test: zram, compressed in guest memory.
+if [ -e /sys/block/zram0 ] && ! grep -q zram0 /proc/swaps; then
+	echo 512M >/sys/block/zram0/disksize && mkswap /dev/zram0 >/dev/null &&
+		swapon /dev/zram0 || echo "# could not set up zram swap"
+fi
+
 echo "TAP version 13"
 echo "1..$steps"
 step "insmod ptreloc.ko" insmod "$mod_dir/ptreloc.ko"
 program module_loaded
+program relocate_errors
+program relocate_pte
 step "rmmod ptreloc" rmmod ptreloc
 program module_unloaded
 

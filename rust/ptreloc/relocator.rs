@@ -3,15 +3,28 @@
 //! ptreloc: relocate the page tables of a live process.
 //!
 //! Page-table pages are the one kind of user memory the kernel never moves. This
-//! module copies them to another NUMA node (or out of a physical range) while
-//! the process runs. The control interface is `/sys/kernel/debug/ptreloc/`;
-//! see `Documentation/admin-guide.rst`.
+//! module copies them to another NUMA node while the process runs. The control
+//! interface is `/sys/kernel/debug/ptreloc/` (see `control.rs` and
+//! `Documentation/admin-guide.rst`); the protocol is described in
+//! `relocate.rs` and `Documentation/design.rst`.
 
 use kernel::c_str;
 use kernel::prelude::*;
 
+mod census;
+mod claims;
+mod control;
 mod debugfs;
+mod locks;
+mod mm;
+mod relocate;
+mod request;
 mod sys;
+mod table;
+mod text;
+
+use control::State;
+use debugfs::{Dir, FileOps};
 
 module! {
     type: Ptreloc,
@@ -22,23 +35,82 @@ module! {
 }
 
 /// The version, as read back from `/sys/kernel/debug/ptreloc/version`.
-static VERSION: debugfs::Text = debugfs::Text(include_str!("../../VERSION"));
+pub(crate) const VERSION: &str = include_str!("../../VERSION");
+
+/// The `file_operations` of the control files; must outlive the directory.
+struct Fops {
+    version: FileOps,
+    relocate: FileOps,
+    result: FileOps,
+    census: FileOps,
+    stats: FileOps,
+    batch: FileOps,
+}
 
 struct Ptreloc {
-    _debugfs: debugfs::Dir,
+    /// `None` only while the module is being unloaded.
+    debugfs: Option<Dir>,
+    _fops: KBox<Fops>,
+    _state: Pin<KBox<State>>,
 }
 
 impl kernel::Module for Ptreloc {
-    fn init(_module: &'static ThisModule) -> Result<Self> {
-        let dir = debugfs::Dir::new(c_str!("ptreloc"))?;
-        dir.create_text(c_str!("version"), &VERSION)?;
+    fn init(module: &'static ThisModule) -> Result<Self> {
+        let state = KBox::pin_init(State::new(), GFP_KERNEL)?;
+        let fops = KBox::new(
+            Fops {
+                version: FileOps::new::<control::VersionFile>(module),
+                relocate: FileOps::new::<control::RelocateFile>(module),
+                result: FileOps::new::<control::ResultFile>(module),
+                census: FileOps::new::<control::CensusFile>(module),
+                stats: FileOps::new::<control::StatsFile>(module),
+                batch: FileOps::new::<control::BatchFile>(module),
+            },
+            GFP_KERNEL,
+        )?;
+        let dir = Dir::new(c_str!("ptreloc"))?;
+        let files = [
+            (c_str!("version"), 0o444, &fops.version),
+            (c_str!("relocate"), 0o600, &fops.relocate),
+            (c_str!("result"), 0o400, &fops.result),
+            (c_str!("census"), 0o600, &fops.census),
+            (c_str!("stats"), 0o400, &fops.stats),
+            (c_str!("batch"), 0o600, &fops.batch),
+        ];
+        for (name, mode, ops) in files {
+            // SAFETY: each `FileOps` was made for a kind whose context is
+            // `State`; both are boxed, and `drop` removes the directory (which
+            // waits for running operations, and open files pin the module)
+            // before either box is freed.
+            unsafe { dir.create_file(name, mode, ops, &*state)? };
+        }
         // SAFETY: no preconditions; reads the node state mask.
         let nodes = unsafe { sys::ptreloc_num_memory_nodes() };
         pr_info!(
-            "version {}, {} nodes with memory\n",
-            VERSION.0.trim_end(),
-            nodes
+            "version {}, {} nodes with memory, page-table locks {}\n",
+            VERSION.trim_end(),
+            nodes,
+            if sys::alloc_split_ptlocks() {
+                "allocated"
+            } else {
+                "embedded"
+            }
         );
-        Ok(Self { _debugfs: dir })
+        Ok(Self {
+            debugfs: Some(dir),
+            _fops: fops,
+            _state: state,
+        })
+    }
+}
+
+impl Drop for Ptreloc {
+    fn drop(&mut self) {
+        // No new requests, and none running, once the directory is gone.
+        drop(self.debugfs.take());
+        // Old tables still waiting for their grace period are freed by our
+        // callback: let them all run before the module text goes.
+        // SAFETY: process context, no locks held.
+        unsafe { kernel::bindings::rcu_barrier() };
     }
 }

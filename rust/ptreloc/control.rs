@@ -1,0 +1,355 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The control files in `/sys/kernel/debug/ptreloc/`.
+//!
+//! | file | mode | what |
+//! |---|---|---|
+//! | `version` | r | the module version |
+//! | `relocate` | rw | write a request; read back its outcome on the same open file |
+//! | `result` | r | the outcome of the last request that ran, from any opener |
+//! | `census` | rw | write `pid=<pid>`; read the page-table census on the same open file |
+//! | `stats` | r | counters since the module was loaded |
+//! | `batch` | rw | PTE tables moved per mmap-lock hold |
+//!
+//! Writes need `CAP_SYS_ADMIN` (`EPERM`). Reading `relocate` or `census`
+//! before a write on the same open file, or `result` before any request ran,
+//! fails with `ENODATA`. The formats are documented in
+//! `Documentation/admin-guide.rst`.
+
+use core::fmt::Write;
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+
+use kernel::bindings;
+use kernel::new_mutex;
+use kernel::prelude::*;
+use kernel::sync::Mutex;
+
+use crate::census::Census;
+use crate::claims::Claims;
+use crate::debugfs::FileKind;
+use crate::relocate::{self, Outcome};
+use crate::request::{self, CensusRequest, Limits, ParseError, RelocateRequest};
+use crate::sys;
+use crate::text::TextBuf;
+
+/// Default PTE tables per mmap-lock hold. A batch shares one TLB flush on
+/// every CPU and one round of rmap locking; 64 tables map 128 MiB, which keeps
+/// the longest hold short for the process (page faults wait for it) while the
+/// per-batch flush is amortised; see `Documentation/design.rst` for the
+/// measurements.
+const DEFAULT_BATCH: usize = 64;
+/// The largest batch accepted (the per-batch arrays are allocated up front).
+const MAX_BATCH: u64 = 4096;
+
+/// What all open files share: lives from module load to unload.
+#[pin_data]
+pub(crate) struct State {
+    #[pin]
+    claims: Claims,
+    #[pin]
+    last: Mutex<Option<Outcome>>,
+    batch: AtomicUsize,
+    stats: Stats,
+}
+
+impl State {
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            claims <- Claims::new(),
+            last <- new_mutex!(None),
+            batch: AtomicUsize::new(DEFAULT_BATCH),
+            stats: Stats::default(),
+        })
+    }
+}
+
+/// Cumulative counters since load.
+#[derive(Default)]
+struct Stats {
+    requests: AtomicU64,
+    succeeded: AtomicU64,
+    tables_examined: AtomicU64,
+    tables_moved: AtomicU64,
+    tables_already: AtomicU64,
+    tables_skipped: AtomicU64,
+    ad_entries: AtomicU64,
+    anomalies: AtomicU64,
+    /// Failures by errno, in the order of [`ERRNOS`]; the last is "other".
+    failures: [AtomicU64; ERRNOS.len() + 1],
+}
+
+/// The errnos a request can fail with, as `stats` names them.
+const ERRNOS: [(Error, &str); 7] = [
+    (EINVAL, "EINVAL"),
+    (ENODEV, "ENODEV"),
+    (ESRCH, "ESRCH"),
+    (ENOMEM, "ENOMEM"),
+    (EINTR, "EINTR"),
+    (EPERM, "EPERM"),
+    (EBUSY, "EBUSY"),
+];
+
+fn errno_name(errno: i32) -> &'static str {
+    ERRNOS
+        .iter()
+        .find(|(e, _)| -e.to_errno() == errno)
+        .map_or("other", |(_, name)| name)
+}
+
+impl Stats {
+    fn fail(&self, e: Error) {
+        let i = ERRNOS
+            .iter()
+            .position(|(known, _)| *known == e)
+            .unwrap_or(ERRNOS.len());
+        self.failures[i].fetch_add(1, Relaxed);
+    }
+
+    fn add(&self, o: &Outcome) {
+        self.tables_examined.fetch_add(o.examined, Relaxed);
+        self.tables_moved.fetch_add(o.moved, Relaxed);
+        self.tables_already.fetch_add(o.already, Relaxed);
+        self.tables_skipped
+            .fetch_add(o.skipped_changed + o.skipped_contended, Relaxed);
+        self.ad_entries.fetch_add(o.ad_entries, Relaxed);
+        self.anomalies.fetch_add(o.anomalies, Relaxed);
+    }
+
+    fn format(&self, out: &mut TextBuf) -> core::fmt::Result {
+        let rows = [
+            ("requests", &self.requests),
+            ("succeeded", &self.succeeded),
+            ("tables_examined", &self.tables_examined),
+            ("tables_moved", &self.tables_moved),
+            ("tables_already_on_node", &self.tables_already),
+            ("tables_skipped", &self.tables_skipped),
+            ("ad_entries_carried", &self.ad_entries),
+            ("anomalies", &self.anomalies),
+        ];
+        for (name, value) in rows {
+            writeln!(out, "{name} {}", value.load(Relaxed))?;
+        }
+        for (i, (_, name)) in ERRNOS.iter().enumerate() {
+            writeln!(out, "failed_{name} {}", self.failures[i].load(Relaxed))?;
+        }
+        writeln!(
+            out,
+            "failed_other {}",
+            self.failures[ERRNOS.len()].load(Relaxed)
+        )
+    }
+}
+
+/// Formats an outcome, one `key value` line each.
+fn format_outcome(o: &Outcome, out: &mut TextBuf) -> core::fmt::Result {
+    writeln!(out, "pid {}", o.pid)?;
+    writeln!(out, "node {}", o.node)?;
+    writeln!(out, "start 0x{:x}", o.start)?;
+    writeln!(out, "end 0x{:x}", o.end)?;
+    if o.errno == 0 {
+        writeln!(out, "status ok")?;
+    } else {
+        writeln!(out, "status {} ({})", errno_name(o.errno), -o.errno)?;
+    }
+    let rows = [
+        ("tables_examined", o.examined),
+        ("tables_moved", o.moved),
+        ("tables_already_on_node", o.already),
+        ("skipped_hugetlb_vmas", o.skipped_hugetlb_vmas),
+        ("skipped_changed", o.skipped_changed),
+        ("skipped_contended", o.skipped_contended),
+        ("ad_entries_carried", o.ad_entries),
+        ("ad_dirty_carried", o.ad_dirty),
+        ("anomalies", o.anomalies),
+        ("batches", o.batches),
+        ("longest_lock_hold_ns", o.longest_hold_ns),
+        ("elapsed_ns", o.elapsed_ns),
+    ];
+    for (name, value) in rows {
+        writeln!(out, "{name} {value}")?;
+    }
+    Ok(())
+}
+
+fn show(f: impl FnOnce(&mut TextBuf) -> core::fmt::Result, out: &mut TextBuf) -> Option<Result> {
+    Some(f(out).map_err(|_| ENOMEM))
+}
+
+/// Writes need `CAP_SYS_ADMIN`, checked against the writer.
+fn check_admin() -> Result {
+    // SAFETY: `capable` may be called from process context.
+    if unsafe { bindings::capable(bindings::CAP_SYS_ADMIN as i32) } {
+        Ok(())
+    } else {
+        Err(EPERM)
+    }
+}
+
+fn limits() -> Limits {
+    Limits {
+        // SAFETY: fixed after boot.
+        nr_node_ids: unsafe { bindings::nr_node_ids },
+        page_size: sys::PAGE_SIZE as u64,
+        // SAFETY: reads a boot-time constant.
+        user_end: if unsafe { sys::ptreloc_pgtable_l5_enabled() } {
+            sys::USER_END_L5 as u64
+        } else {
+            sys::USER_END_L4 as u64
+        },
+    }
+}
+
+impl From<ParseError> for Error {
+    fn from(_: ParseError) -> Self {
+        EINVAL
+    }
+}
+
+/// `version`.
+pub(crate) struct VersionFile;
+
+impl FileKind for VersionFile {
+    type Ctx = State;
+
+    fn open(_ctx: &'static State) -> Result<Self> {
+        Ok(Self)
+    }
+
+    fn show(&mut self, out: &mut TextBuf) -> Option<Result> {
+        show(|out| out.write_str(crate::VERSION), out)
+    }
+}
+
+/// `relocate`.
+pub(crate) struct RelocateFile {
+    ctx: &'static State,
+    outcome: Option<Outcome>,
+}
+
+impl RelocateFile {
+    fn run(&mut self, input: &[u8]) -> Result {
+        check_admin()?;
+        let req = RelocateRequest::parse(input, &limits())?;
+        let mut outcome = Outcome::default();
+        let ctx = self.ctx;
+        ctx.stats.requests.fetch_add(1, Relaxed);
+        let batch = ctx.batch.load(Relaxed);
+        let result = relocate::relocate(&ctx.claims, &req, batch, &mut outcome);
+        ctx.stats.add(&outcome);
+        self.outcome = Some(outcome);
+        *ctx.last.lock() = Some(outcome);
+        if result.is_ok() {
+            ctx.stats.succeeded.fetch_add(1, Relaxed);
+        }
+        result
+    }
+}
+
+impl FileKind for RelocateFile {
+    type Ctx = State;
+
+    fn open(ctx: &'static State) -> Result<Self> {
+        Ok(Self { ctx, outcome: None })
+    }
+
+    fn store(&mut self, input: &[u8]) -> Option<Result> {
+        let result = self.run(input);
+        if let Err(e) = result {
+            self.ctx.stats.fail(e);
+        }
+        Some(result)
+    }
+
+    fn show(&mut self, out: &mut TextBuf) -> Option<Result> {
+        let Some(o) = self.outcome else {
+            return Some(Err(sys::enodata()));
+        };
+        show(|out| format_outcome(&o, out), out)
+    }
+}
+
+/// `result`.
+pub(crate) struct ResultFile {
+    ctx: &'static State,
+}
+
+impl FileKind for ResultFile {
+    type Ctx = State;
+
+    fn open(ctx: &'static State) -> Result<Self> {
+        Ok(Self { ctx })
+    }
+
+    fn show(&mut self, out: &mut TextBuf) -> Option<Result> {
+        let Some(o) = *self.ctx.last.lock() else {
+            return Some(Err(sys::enodata()));
+        };
+        show(|out| format_outcome(&o, out), out)
+    }
+}
+
+/// `census`.
+pub(crate) struct CensusFile {
+    census: Option<Census>,
+}
+
+impl FileKind for CensusFile {
+    type Ctx = State;
+
+    fn open(_ctx: &'static State) -> Result<Self> {
+        Ok(Self { census: None })
+    }
+
+    fn store(&mut self, input: &[u8]) -> Option<Result> {
+        let census = check_admin()
+            .and_then(|()| Ok(CensusRequest::parse(input)?))
+            .and_then(|req| Census::of_pid(req.pid));
+        Some(census.map(|c| self.census = Some(c)))
+    }
+
+    fn show(&mut self, out: &mut TextBuf) -> Option<Result> {
+        let Some(census) = &self.census else {
+            return Some(Err(sys::enodata()));
+        };
+        show(|out| census.format(out), out)
+    }
+}
+
+/// `stats`.
+pub(crate) struct StatsFile {
+    ctx: &'static State,
+}
+
+impl FileKind for StatsFile {
+    type Ctx = State;
+
+    fn open(ctx: &'static State) -> Result<Self> {
+        Ok(Self { ctx })
+    }
+
+    fn show(&mut self, out: &mut TextBuf) -> Option<Result> {
+        show(|out| self.ctx.stats.format(out), out)
+    }
+}
+
+/// `batch`.
+pub(crate) struct BatchFile {
+    ctx: &'static State,
+}
+
+impl FileKind for BatchFile {
+    type Ctx = State;
+
+    fn open(ctx: &'static State) -> Result<Self> {
+        Ok(Self { ctx })
+    }
+
+    fn store(&mut self, input: &[u8]) -> Option<Result> {
+        let batch = check_admin().and_then(|()| Ok(request::parse_batch(input, MAX_BATCH)?));
+        Some(batch.map(|n| self.ctx.batch.store(n, Relaxed)))
+    }
+
+    fn show(&mut self, out: &mut TextBuf) -> Option<Result> {
+        show(|out| writeln!(out, "{}", self.ctx.batch.load(Relaxed)), out)
+    }
+}

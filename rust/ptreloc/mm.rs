@@ -1,0 +1,217 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A process's address space, pinned, and the mmap write lock on it.
+//!
+//! [`PinnedMm`] holds an `mm_users` reference, so the page tables cannot be torn
+//! down by `exit_mmap()` while we hold it. [`MmapWriteGuard`] holds the mmap
+//! lock for writing; [`Vma`]s can only be looked up through it, so their
+//! lifetime is tied to the lock in the type system.
+
+use core::marker::PhantomData;
+use core::ptr::NonNull;
+
+use kernel::bindings;
+use kernel::prelude::*;
+
+use crate::sys;
+
+/// An `mm_struct` with an `mm_users` reference (from `get_task_mm`).
+///
+/// # Invariants
+///
+/// `mm` is a live `mm_struct` on which we own one `mm_users` reference,
+/// dropped by `mmput` in `drop`.
+pub(crate) struct PinnedMm {
+    mm: NonNull<sys::mm_struct>,
+}
+
+impl PinnedMm {
+    /// Pins the mm of process `pid` (in the caller's pid namespace).
+    ///
+    /// `ESRCH` when there is no such process, when it is a kernel thread, or
+    /// when it has already released its mm (exiting).
+    pub(crate) fn from_pid(pid: i32) -> Result<Self> {
+        // SAFETY: `find_get_pid` may be called from process context with any
+        // number; it returns a referenced `struct pid` or null.
+        let spid = unsafe { bindings::find_get_pid(pid) };
+        if spid.is_null() {
+            return Err(ESRCH);
+        }
+        // SAFETY: `spid` is a referenced pid; `get_pid_task` returns a
+        // referenced task or null.
+        let task = unsafe { bindings::get_pid_task(spid, bindings::pid_type_PIDTYPE_PID) };
+        // SAFETY: we own the reference taken by `find_get_pid`.
+        unsafe { bindings::put_pid(spid) };
+        if task.is_null() {
+            return Err(ESRCH);
+        }
+        // SAFETY: `task` is referenced. `get_task_mm` returns null for kernel
+        // threads and tasks past `exit_mm`, else an mm with `mm_users` raised.
+        let mm = unsafe { bindings::get_task_mm(task) };
+        // SAFETY: we own the reference taken by `get_pid_task`.
+        unsafe { bindings::put_task_struct(task) };
+        let mm = NonNull::new(mm).ok_or(ESRCH)?;
+        // INVARIANT: `get_task_mm` gave us an `mm_users` reference.
+        Ok(Self { mm })
+    }
+
+    pub(crate) fn as_ptr(&self) -> *mut sys::mm_struct {
+        self.mm.as_ptr()
+    }
+
+    /// Whether every other user of the mm is gone: the process has exited
+    /// (or is exiting) and our reference is the last one.
+    pub(crate) fn is_orphaned(&self) -> bool {
+        // SAFETY: the mm is live (type invariant).
+        unsafe { sys::ptreloc_mm_users(self.as_ptr()) <= 1 }
+    }
+
+    /// Whether a device walks this mm's page tables through the IOMMU (SVA):
+    /// our TLB flush does not reach it.
+    pub(crate) fn bound_to_device(&self) -> bool {
+        // SAFETY: the mm is live (type invariant).
+        unsafe { sys::ptreloc_mm_valid_pasid(self.as_ptr()) }
+    }
+
+    /// The end of the user address space of this mm.
+    pub(crate) fn user_end(&self) -> usize {
+        // SAFETY: the mm is live (type invariant).
+        unsafe { sys::mm_task_size(self.as_ptr()) }
+    }
+
+    /// Takes the mmap lock for writing; `EINTR` if a fatal signal arrives
+    /// while waiting.
+    pub(crate) fn write_lock(&self) -> Result<MmapWriteGuard<'_>> {
+        // SAFETY: the mm is live (type invariant).
+        if unsafe { sys::ptreloc_mmap_write_lock_killable(self.as_ptr()) } != 0 {
+            return Err(EINTR);
+        }
+        // INVARIANT: the lock was just taken.
+        Ok(MmapWriteGuard { mm: self })
+    }
+}
+
+impl Drop for PinnedMm {
+    fn drop(&mut self) {
+        // SAFETY: we own one `mm_users` reference (type invariant). If it is
+        // the last one, `mmput` tears the address space down here, in process
+        // context, which it allows.
+        unsafe { bindings::mmput(self.as_ptr()) };
+    }
+}
+
+/// The mmap lock of a [`PinnedMm`], held for writing.
+///
+/// It excludes page faults, fork, munmap/mremap/mprotect/madvise, GUP, and
+/// every page-table walker that works under the mmap lock. Per-VMA-lock faults
+/// are excluded by [`Vma::write_lock`]. Dropping the guard also releases every
+/// VMA write lock (`vma_end_write_all`).
+///
+/// # Invariants
+///
+/// The current task holds `mm`'s mmap lock for writing.
+pub(crate) struct MmapWriteGuard<'a> {
+    mm: &'a PinnedMm,
+}
+
+impl<'a> MmapWriteGuard<'a> {
+    pub(crate) fn mm(&self) -> &'a PinnedMm {
+        self.mm
+    }
+
+    /// The first VMA that ends above `addr`, as `find_vma` returns it.
+    pub(crate) fn find_vma(&self, addr: usize) -> Option<Vma<'_>> {
+        // SAFETY: the mm is live and its mmap lock is held (type invariants).
+        let vma = unsafe { bindings::find_vma(self.mm.as_ptr(), addr) };
+        // INVARIANT: `vma` belongs to this mm, and the lock keeps it alive.
+        NonNull::new(vma).map(|vma| Vma {
+            vma,
+            _lock: PhantomData,
+        })
+    }
+
+    /// The VMAs that intersect `[start, end)`, in address order.
+    pub(crate) fn vmas(&self, start: usize, end: usize) -> impl Iterator<Item = Vma<'_>> + '_ {
+        let mut next = start;
+        core::iter::from_fn(move || {
+            if next >= end {
+                return None;
+            }
+            let vma = self.find_vma(next)?;
+            if vma.start() >= end {
+                return None;
+            }
+            next = vma.end();
+            Some(vma)
+        })
+    }
+}
+
+impl Drop for MmapWriteGuard<'_> {
+    fn drop(&mut self) {
+        // SAFETY: we hold the lock (type invariant).
+        unsafe { sys::ptreloc_mmap_write_unlock(self.mm.as_ptr()) };
+    }
+}
+
+/// A VMA of an mm whose mmap lock is held for writing.
+///
+/// # Invariants
+///
+/// `vma` is a live VMA of the mm, which cannot change or go away while the
+/// [`MmapWriteGuard`] it borrows is alive.
+#[derive(Clone, Copy)]
+pub(crate) struct Vma<'g> {
+    vma: NonNull<sys::vm_area_struct>,
+    _lock: PhantomData<&'g MmapWriteGuard<'g>>,
+}
+
+impl Vma<'_> {
+    pub(crate) fn start(&self) -> usize {
+        // SAFETY: live and stable (type invariant).
+        unsafe { sys::vma_range(self.vma.as_ptr()) }.0
+    }
+
+    pub(crate) fn end(&self) -> usize {
+        // SAFETY: live and stable (type invariant).
+        unsafe { sys::vma_range(self.vma.as_ptr()) }.1
+    }
+
+    pub(crate) fn is_hugetlb(&self) -> bool {
+        // SAFETY: live (type invariant).
+        unsafe { sys::ptreloc_vma_is_hugetlb(self.vma.as_ptr()) }
+    }
+
+    /// Write-locks the VMA against per-VMA-lock page faults, until the mmap
+    /// lock is released. Waits for faults in progress to finish.
+    pub(crate) fn write_lock(&self) {
+        // SAFETY: live, and the mmap lock is held for writing (invariant).
+        unsafe { sys::ptreloc_vma_start_write(self.vma.as_ptr()) };
+    }
+
+    /// The file mapping whose `i_mmap` tree holds this VMA, if file-backed.
+    pub(crate) fn mapping(&self) -> Option<NonNull<sys::address_space>> {
+        // SAFETY: live (type invariant); `vm_file` is fixed for the VMA's
+        // life and pins the file, whose `f_mapping` is set at open.
+        let file = unsafe { (*self.vma.as_ptr()).vm_file };
+        if file.is_null() {
+            return None;
+        }
+        // SAFETY: `file` is pinned by the VMA (see above).
+        NonNull::new(unsafe { (*file).f_mapping })
+    }
+
+    /// The root of the anon_vma tree whose lock covers this VMA's anonymous
+    /// pages, if it has any. Can only be set under the mmap lock or the VMA
+    /// lock, both of which we hold.
+    pub(crate) fn anon_vma_root(&self) -> Option<NonNull<sys::anon_vma>> {
+        // SAFETY: live (type invariant).
+        let anon_vma = unsafe { (*self.vma.as_ptr()).anon_vma };
+        if anon_vma.is_null() {
+            return None;
+        }
+        // SAFETY: the VMA holds a reference on its anon_vma, whose root is
+        // fixed at creation and referenced by it.
+        NonNull::new(unsafe { sys::ptreloc_anon_vma_root(anon_vma) })
+    }
+}

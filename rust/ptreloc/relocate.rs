@@ -1,0 +1,412 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Relocation of a process's PTE tables to a target node.
+//!
+//! Tables move in batches; each batch holds the mmap lock for writing once:
+//!
+//! 1. Collect up to `batch` tables that are not on the target node, and
+//!    allocate a replacement for each on that node (mmap and VMA write locks
+//!    only: the allocator may reclaim, and reclaim takes rmap locks).
+//! 2. For each table: take the rmap write locks of every VMA its 2 MiB span
+//!    touches, the PMD lock and the table's lock; re-check the PMD entry; copy
+//!    the 512 entries verbatim; install the copy with `pmd_populate`.
+//! 3. Flush the TLB and paging-structure caches of every CPU, once.
+//! 4. For each table, under its lock: carry over the Accessed/Dirty bits that
+//!    CPUs set in the old copy before the flush (see `table::reconcile`).
+//! 5. Drop the rmap locks; free the old tables after an RCU grace period.
+//!
+//! The rmap locks are held from step 2 to step 4, so no rmap walker (reclaim,
+//! migration, `folio_mkclean`) can look at a new entry before its A/D bits are
+//! complete. Software cannot change either copy in between: everything that
+//! writes PTEs holds the mmap lock, a VMA lock, or an rmap lock.
+
+use core::ptr::NonNull;
+
+use kernel::bindings;
+use kernel::c_str;
+use kernel::ffi::c_void;
+use kernel::prelude::*;
+
+use crate::claims::Claims;
+use crate::locks::{Contended, RmapLocks, SpinGuard};
+use crate::mm::{MmapWriteGuard, PinnedMm};
+use crate::request::RelocateRequest;
+use crate::sys::{self, PMD_SIZE};
+use crate::table::{self, NewPteTable, PmdLookup, PmdSlot, PmdVal, PteTable};
+
+/// What one relocation request did. Counters are of PTE tables unless said
+/// otherwise.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct Outcome {
+    /// The request, as parsed (the range clamped to the mm).
+    pub(crate) pid: i32,
+    pub(crate) node: i32,
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+    /// 0, or the errno the request failed with.
+    pub(crate) errno: i32,
+    /// Tables found in the range.
+    pub(crate) examined: u64,
+    /// Tables moved to the target node.
+    pub(crate) moved: u64,
+    /// Tables that were on the target node already.
+    pub(crate) already: u64,
+    /// Hugetlb VMAs skipped (their page tables are not ours to move).
+    pub(crate) skipped_hugetlb_vmas: u64,
+    /// Tables whose PMD entry changed between collection and locking.
+    pub(crate) skipped_changed: u64,
+    /// Tables skipped because an rmap lock stayed contended after a retry.
+    pub(crate) skipped_contended: u64,
+    /// Entries whose Accessed/Dirty bits were carried over, and of those how
+    /// many had Dirty.
+    pub(crate) ad_entries: u64,
+    pub(crate) ad_dirty: u64,
+    /// Entries that differed in more than A/D after the flush: bugs.
+    pub(crate) anomalies: u64,
+    /// mmap-lock holds.
+    pub(crate) batches: u64,
+    /// The longest of them, and the whole request, in nanoseconds.
+    pub(crate) longest_hold_ns: u64,
+    pub(crate) elapsed_ns: u64,
+}
+
+fn now_ns() -> u64 {
+    // SAFETY: `ktime_get` may be called from any context.
+    unsafe { bindings::ktime_get() as u64 }
+}
+
+/// Runs one request; `out` is filled in whether it fails or not. Requests on
+/// one mm are serialised through `claims`.
+pub(crate) fn relocate(
+    claims: &Claims,
+    req: &RelocateRequest,
+    batch: usize,
+    out: &mut Outcome,
+) -> Result {
+    *out = Outcome {
+        pid: req.pid,
+        node: req.node,
+        start: req.start as usize,
+        end: req.end as usize,
+        ..Default::default()
+    };
+    let t0 = now_ns();
+    let result = run(claims, req, batch, out);
+    // Let the old tables go before reporting, so that per-node counters are
+    // settled when the write returns and no callback outlives the module.
+    // SAFETY: process context, no locks held.
+    unsafe { bindings::rcu_barrier() };
+    out.elapsed_ns = now_ns() - t0;
+    if let Err(e) = result {
+        out.errno = -e.to_errno();
+    }
+    result
+}
+
+/// Whether `node` can take page tables: online, with memory.
+pub(crate) fn node_usable(node: i32) -> bool {
+    // SAFETY: the helpers only test node masks; `node` is below `nr_node_ids`
+    // (checked by the parser).
+    unsafe { sys::ptreloc_node_online(node) && sys::ptreloc_node_has_memory(node) }
+}
+
+fn run(claims: &Claims, req: &RelocateRequest, batch: usize, out: &mut Outcome) -> Result {
+    if !node_usable(req.node) {
+        return Err(ENODEV);
+    }
+    let mm = PinnedMm::from_pid(req.pid)?;
+    if mm.bound_to_device() {
+        return Err(EBUSY);
+    }
+    let _claim = claims.claim(&mm)?;
+    let memcg = Memcg::of(&mm);
+    let end = (req.end as usize).min(mm.user_end());
+    out.end = end;
+    let mut addr = req.start as usize & !(PMD_SIZE - 1);
+    let mut contended_at = None;
+    while addr < end {
+        // SAFETY: tests the current task's signals.
+        if unsafe { sys::ptreloc_fatal_signal_pending() } {
+            return Err(EINTR);
+        }
+        if mm.is_orphaned() {
+            return Err(ESRCH);
+        }
+        let guard = mm.write_lock()?;
+        let held_since = now_ns();
+        let step = Batch {
+            guard: &guard,
+            node: req.node,
+            end,
+            memcg: memcg.ptr(),
+            out,
+        }
+        .run(addr, batch, &mut contended_at);
+        drop(guard);
+        out.batches += 1;
+        out.longest_hold_ns = out.longest_hold_ns.max(now_ns() - held_since);
+        addr = step?;
+        // SAFETY: process context, no locks held.
+        unsafe { sys::ptreloc_cond_resched() };
+    }
+    Ok(())
+}
+
+/// A reference on the memory cgroup of an mm, which new tables are charged
+/// to (as the tables they replace were).
+struct Memcg(Option<NonNull<sys::mem_cgroup>>);
+
+impl Memcg {
+    fn of(mm: &PinnedMm) -> Self {
+        // SAFETY: the mm is live; returns a referenced memcg, or null when
+        // memcg is disabled.
+        Self(NonNull::new(
+            unsafe { bindings::get_mem_cgroup_from_mm(mm.as_ptr().cast()) }.cast(),
+        ))
+    }
+
+    fn ptr(&self) -> Option<NonNull<sys::mem_cgroup>> {
+        self.0
+    }
+}
+
+impl Drop for Memcg {
+    fn drop(&mut self) {
+        if let Some(memcg) = self.0 {
+            // SAFETY: we own the reference from `get_mem_cgroup_from_mm`.
+            unsafe { sys::ptreloc_mem_cgroup_put(memcg.as_ptr()) };
+        }
+    }
+}
+
+/// A table chosen to move, with its replacement.
+struct Candidate<'g> {
+    addr: usize,
+    slot: PmdSlot<'g>,
+    seen: PmdVal,
+    old: PteTable,
+    new: NewPteTable,
+}
+
+/// One mmap-lock hold.
+struct Batch<'g, 'o> {
+    guard: &'g MmapWriteGuard<'g>,
+    node: i32,
+    end: usize,
+    memcg: Option<NonNull<sys::mem_cgroup>>,
+    out: &'o mut Outcome,
+}
+
+/// Distinct VMAs a PTE table can be locked for; more are treated as
+/// contention (a 2 MiB span with more than this many files or anon_vma
+/// families is not worth a long lock hold).
+const MAX_SPAN_OWNERS: usize = 8;
+
+impl<'g> Batch<'g, '_> {
+    /// Moves up to `batch` tables from `addr` on; returns where the next batch
+    /// starts. `contended_at` remembers a table that met rmap-lock contention
+    /// at the start of a batch, so that it is retried once and then skipped.
+    fn run(mut self, addr: usize, batch: usize, contended_at: &mut Option<usize>) -> Result<usize> {
+        let mut cands = KVec::with_capacity(batch, GFP_KERNEL)?;
+        let (mut next, alloc_failed) = self.collect(addr, batch, &mut cands);
+
+        let mut rmap = RmapLocks::new();
+        let mut moved = KVec::with_capacity(cands.len(), GFP_KERNEL)?;
+        for cand in cands {
+            match self.lock_span(&mut rmap, cand.addr) {
+                Ok(()) => {}
+                Err(_) if rmap.is_empty() && *contended_at == Some(cand.addr) => {
+                    // Retried once already: give up on this table.
+                    self.out.examined += 1;
+                    self.out.skipped_contended += 1;
+                    *contended_at = None;
+                    continue;
+                }
+                Err(_) => {
+                    // End the batch here; the rest is collected again next time.
+                    if rmap.is_empty() {
+                        *contended_at = Some(cand.addr);
+                    }
+                    next = cand.addr;
+                    break;
+                }
+            }
+            self.out.examined += 1;
+            match self.replace(cand) {
+                // Cannot fail: there is room for every candidate, and losing
+                // track of an installed table is not an option.
+                Some(pair) => {
+                    let _ = moved.push(pair, GFP_NOWAIT);
+                }
+                None => self.out.skipped_changed += 1,
+            }
+        }
+        if !moved.is_empty() {
+            flush_all_cpus();
+        }
+        for (old, new) in moved.iter().copied() {
+            let found = {
+                // SAFETY: `old` is still allocated (it is retired only below),
+                // and no other page-table lock is held here.
+                let _old = unsafe { SpinGuard::lock(old.ptl(), 0) };
+                let _new = (new.ptl() != old.ptl())
+                    // SAFETY: `new` is live; its own lock, nested under `old`'s.
+                    .then(|| unsafe { SpinGuard::lock(new.ptl(), sys::NESTING_SECOND) });
+                // SAFETY: `new` replaced `old`, all CPUs were flushed since,
+                // and both locks plus the mmap, VMA and rmap locks are held.
+                unsafe { table::reconcile(old, new) }
+            };
+            self.out.ad_entries += found.entries;
+            self.out.ad_dirty += found.dirty;
+            if found.anomalies != 0 {
+                self.out.anomalies += found.anomalies;
+                warn(c_str!(
+                    "entries changed during relocation beyond Accessed/Dirty"
+                ));
+            }
+            self.out.moved += 1;
+        }
+        drop(rmap);
+        for (old, _) in moved.iter().copied() {
+            // SAFETY: unlinked by `replace`, and every TLB flushed since.
+            unsafe { old.retire() };
+        }
+        if alloc_failed {
+            return Err(ENOMEM);
+        }
+        Ok(next)
+    }
+
+    /// Walks from `addr` and fills `cands` with up to `batch` tables to move.
+    /// Returns where it stopped and whether an allocation failed.
+    fn collect(
+        &mut self,
+        addr: usize,
+        batch: usize,
+        cands: &mut KVec<Candidate<'g>>,
+    ) -> (usize, bool) {
+        let mut pos = addr;
+        while pos < self.end && cands.len() < batch {
+            let Some(vma) = self.guard.find_vma(pos) else {
+                return (self.end, false);
+            };
+            if vma.start() >= self.end {
+                return (self.end, false);
+            }
+            if vma.is_hugetlb() {
+                self.out.skipped_hugetlb_vmas += 1;
+                pos = vma.end();
+                continue;
+            }
+            // Keep per-VMA-lock faults out while we look at the tables.
+            vma.write_lock();
+            let stop = vma.end().min(self.end);
+            let mut pmd_addr = pos.max(vma.start()) & !(PMD_SIZE - 1);
+            while pmd_addr < stop && cands.len() < batch {
+                let slot = match PmdSlot::lookup(self.guard, pmd_addr) {
+                    PmdLookup::Hole { next } => {
+                        pmd_addr = next;
+                        continue;
+                    }
+                    PmdLookup::Slot(slot) => slot,
+                };
+                let seen = slot.read();
+                if let Some(old) = seen.pte_table() {
+                    if old.node() == self.node {
+                        self.out.examined += 1;
+                        self.out.already += 1;
+                    } else {
+                        let Ok(new) = NewPteTable::alloc(self.node, self.memcg) else {
+                            return (pmd_addr, true);
+                        };
+                        let cand = Candidate {
+                            addr: pmd_addr,
+                            slot,
+                            seen,
+                            old,
+                            new,
+                        };
+                        // Cannot fail: room for `batch` was reserved.
+                        let _ = cands.push(cand, GFP_NOWAIT);
+                    }
+                }
+                pmd_addr += PMD_SIZE;
+            }
+            // A hole may have taken us past VMAs that still need a look.
+            pos = pmd_addr.min(align_up(stop, PMD_SIZE));
+        }
+        (pos, false)
+    }
+
+    /// Write-locks every VMA in the 2 MiB span at `addr`, and adds the rmap
+    /// locks of their files and anon_vma families to `rmap`.
+    fn lock_span(&self, rmap: &mut RmapLocks, addr: usize) -> Result<(), Contended> {
+        let mut files = [NonNull::dangling(); MAX_SPAN_OWNERS];
+        let mut anons = [NonNull::dangling(); MAX_SPAN_OWNERS];
+        let (mut nfiles, mut nanons) = (0, 0);
+        for vma in self.guard.vmas(addr, addr + PMD_SIZE) {
+            vma.write_lock();
+            if let Some(m) = vma.mapping() {
+                if !files[..nfiles].contains(&m) {
+                    *files.get_mut(nfiles).ok_or(Contended::Full)? = m;
+                    nfiles += 1;
+                }
+            }
+            if let Some(a) = vma.anon_vma_root() {
+                if !anons[..nanons].contains(&a) {
+                    *anons.get_mut(nanons).ok_or(Contended::Full)? = a;
+                    nanons += 1;
+                }
+            }
+        }
+        // SAFETY: the mappings and anon_vmas belong to VMAs of this mm, whose
+        // mmap lock `self.guard` holds for writing until `rmap` is dropped
+        // (it is dropped inside `run`, which borrows the guard).
+        unsafe { rmap.add(&files[..nfiles], &anons[..nanons]) }
+    }
+
+    /// Step 2 for one table: re-check, copy and install under the page-table
+    /// locks. Returns the old and new table, or `None` if the entry changed.
+    fn replace(&self, cand: Candidate<'g>) -> Option<(PteTable, PteTable)> {
+        let pmd = cand.slot.lock();
+        if !cand.slot.read().same(cand.seen) {
+            return None;
+        }
+        let _old_ptl = (cand.old.ptl() != pmd.ptr())
+            // SAFETY: `old` is live while its entry is unchanged under the PMD
+            // lock; its lock nests inside the PMD lock.
+            .then(|| unsafe { SpinGuard::lock(cand.old.ptl(), sys::NESTING_SECOND) });
+        let _new_ptl = cand.new.lock_if_distinct(&[pmd.ptr(), cand.old.ptl()]);
+        // SAFETY: `slot` points to `old` (checked above), and we hold the PMD
+        // lock, `old`'s lock, and the new table's lock if it has its own.
+        let new = unsafe { cand.new.install(&cand.slot, cand.old) };
+        Some((cand.old, new))
+    }
+}
+
+/// Flushes TLBs and paging-structure caches on every CPU, and waits.
+fn flush_all_cpus() {
+    // SAFETY: process context with interrupts enabled, as `on_each_cpu`
+    // requires to wait; the callback only flushes the local TLB.
+    unsafe { sys::ptreloc_on_each_cpu(flush_this_cpu) };
+}
+
+/// `on_each_cpu` callback.
+///
+/// # Safety
+///
+/// Runs with interrupts (and so preemption) disabled, as `__flush_tlb_all`
+/// requires.
+unsafe extern "C" fn flush_this_cpu(_info: *mut c_void) {
+    // SAFETY: see above.
+    unsafe { bindings::__flush_tlb_all() };
+}
+
+fn align_up(addr: usize, size: usize) -> usize {
+    (addr + size - 1) & !(size - 1)
+}
+
+fn warn(msg: &CStr) {
+    // SAFETY: `msg` is NUL-terminated.
+    unsafe { sys::ptreloc_warn(msg.as_char_ptr()) };
+}

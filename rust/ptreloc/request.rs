@@ -1,0 +1,196 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Parsing of the requests written to the debugfs control files.
+//!
+//! A request is a set of `key=value` words separated by white space, keys in
+//! any order, each at most once. This file uses only `core`, so the host test
+//! crate (`rust/request-tests`) compiles and tests the same source.
+
+/// Why a request was rejected. All of these are `EINVAL` to the writer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ParseError {
+    /// A word that is not `key=value`, or a key not accepted here.
+    UnknownKey,
+    /// A key given twice.
+    DuplicateKey,
+    /// A required key is missing.
+    MissingKey,
+    /// A value that is not a number of the right kind or size.
+    BadNumber,
+    /// A node id outside `0..nr_node_ids`.
+    NodeOutOfRange,
+    /// An address that is not page-aligned or not below the user limit.
+    BadAddress,
+    /// `start` is not below `end`.
+    EmptyRange,
+    /// The request is longer than [`MAX_REQUEST`] or is not text.
+    TooLong,
+}
+
+/// The longest request accepted, in bytes.
+pub(crate) const MAX_REQUEST: usize = 256;
+
+/// Up to this many keys per request.
+const MAX_KEYS: usize = 8;
+
+/// The words of a request, checked against the keys a file accepts.
+struct Words<'a> {
+    values: [Option<&'a str>; MAX_KEYS],
+}
+
+impl<'a> Words<'a> {
+    fn parse(input: &'a [u8], keys: &[&str]) -> Result<Self, ParseError> {
+        debug_assert!(keys.len() <= MAX_KEYS);
+        if input.len() > MAX_REQUEST {
+            return Err(ParseError::TooLong);
+        }
+        let text = core::str::from_utf8(input).map_err(|_| ParseError::TooLong)?;
+        let mut values = [None; MAX_KEYS];
+        for word in text.split_ascii_whitespace() {
+            let (key, value) = word.split_once('=').ok_or(ParseError::UnknownKey)?;
+            let slot = keys
+                .iter()
+                .position(|k| *k == key)
+                .ok_or(ParseError::UnknownKey)?;
+            if values[slot].is_some() {
+                return Err(ParseError::DuplicateKey);
+            }
+            values[slot] = Some(value);
+        }
+        Ok(Self { values })
+    }
+
+    fn get(&self, slot: usize) -> Option<&'a str> {
+        self.values[slot]
+    }
+
+    fn require(&self, slot: usize) -> Result<&'a str, ParseError> {
+        self.get(slot).ok_or(ParseError::MissingKey)
+    }
+}
+
+/// Parses an unsigned number: decimal, or hexadecimal with a `0x` prefix.
+/// No sign, no white space, no empty digits, no overflow.
+pub(crate) fn parse_u64(s: &str) -> Result<u64, ParseError> {
+    let (digits, radix) = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => (hex, 16),
+        None => (s, 10),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| (b as char).is_digit(radix)) {
+        return Err(ParseError::BadNumber);
+    }
+    u64::from_str_radix(digits, radix).map_err(|_| ParseError::BadNumber)
+}
+
+/// Parses a process id: a positive decimal `pid_t`.
+pub(crate) fn parse_pid(s: &str) -> Result<i32, ParseError> {
+    if !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ParseError::BadNumber);
+    }
+    match parse_u64(s)? {
+        pid @ 1..=0x7fff_ffff => Ok(pid as i32),
+        _ => Err(ParseError::BadNumber),
+    }
+}
+
+/// Parses a node id and checks it against the number of possible node ids.
+pub(crate) fn parse_node(s: &str, nr_node_ids: u32) -> Result<i32, ParseError> {
+    if !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ParseError::BadNumber);
+    }
+    let node = parse_u64(s)?;
+    if node >= u64::from(nr_node_ids) {
+        return Err(ParseError::NodeOutOfRange);
+    }
+    Ok(node as i32)
+}
+
+/// Limits a request is checked against, taken from the running kernel.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// `nr_node_ids`.
+    pub(crate) nr_node_ids: u32,
+    /// `PAGE_SIZE`.
+    pub(crate) page_size: u64,
+    /// The top of the user address space (`TASK_SIZE_MAX`).
+    pub(crate) user_end: u64,
+}
+
+/// `pid=<pid> node=<nid> [start=<addr>] [end=<addr>]`, written to `relocate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RelocateRequest {
+    /// The process whose page tables move.
+    pub(crate) pid: i32,
+    /// The node they move to.
+    pub(crate) node: i32,
+    /// First byte of the user range (page-aligned; default 0).
+    pub(crate) start: u64,
+    /// End of the user range, exclusive (page-aligned; default the user limit).
+    pub(crate) end: u64,
+}
+
+impl RelocateRequest {
+    /// Parses a `relocate` request.
+    pub(crate) fn parse(input: &[u8], limits: &Limits) -> Result<Self, ParseError> {
+        const KEYS: [&str; 4] = ["pid", "node", "start", "end"];
+        let words = Words::parse(input, &KEYS)?;
+        let pid = parse_pid(words.require(0)?)?;
+        let node = parse_node(words.require(1)?, limits.nr_node_ids)?;
+        let address = |slot, default| match words.get(slot) {
+            None => Ok(default),
+            Some(s) => {
+                let addr = parse_u64(s)?;
+                if addr % limits.page_size != 0 || addr > limits.user_end {
+                    Err(ParseError::BadAddress)
+                } else {
+                    Ok(addr)
+                }
+            }
+        };
+        let start = address(2, 0)?;
+        let end = address(3, limits.user_end)?;
+        if start >= end {
+            return Err(ParseError::EmptyRange);
+        }
+        Ok(Self {
+            pid,
+            node,
+            start,
+            end,
+        })
+    }
+}
+
+/// `pid=<pid>`, written to `census`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CensusRequest {
+    /// The process whose page tables are counted.
+    pub(crate) pid: i32,
+}
+
+impl CensusRequest {
+    /// Parses a `census` request.
+    pub(crate) fn parse(input: &[u8]) -> Result<Self, ParseError> {
+        let words = Words::parse(input, &["pid"])?;
+        Ok(Self {
+            pid: parse_pid(words.require(0)?)?,
+        })
+    }
+}
+
+/// Parses the value written to `batch`: tables per mmap-lock hold.
+pub(crate) fn parse_batch(input: &[u8], max: u64) -> Result<usize, ParseError> {
+    if input.len() > MAX_REQUEST {
+        return Err(ParseError::TooLong);
+    }
+    let text = core::str::from_utf8(input).map_err(|_| ParseError::TooLong)?;
+    let mut words = text.split_ascii_whitespace();
+    let value = words.next().ok_or(ParseError::MissingKey)?;
+    if words.next().is_some() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ParseError::BadNumber);
+    }
+    match parse_u64(value)? {
+        n @ 1.. if n <= max => Ok(n as usize),
+        _ => Err(ParseError::BadNumber),
+    }
+}

@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Unit tests of the module's request parser, compiled for the host.
+
+#[cfg(test)]
+#[path = "../../ptreloc/request.rs"]
+mod request;
+
+#[cfg(test)]
+mod tests {
+    use super::request::*;
+
+    const LIMITS: Limits = Limits {
+        nr_node_ids: 2,
+        page_size: 4096,
+        user_end: 0x7fff_ffff_f000,
+    };
+
+    fn reloc(s: &str) -> Result<RelocateRequest, ParseError> {
+        RelocateRequest::parse(s.as_bytes(), &LIMITS)
+    }
+
+    #[test]
+    fn minimal_request_covers_whole_mm() {
+        assert_eq!(
+            reloc("pid=42 node=1\n"),
+            Ok(RelocateRequest {
+                pid: 42,
+                node: 1,
+                start: 0,
+                end: LIMITS.user_end
+            })
+        );
+    }
+
+    #[test]
+    fn keys_in_any_order_and_hex_addresses() {
+        assert_eq!(
+            reloc("  end=0x200000\tnode=0 start=4096 pid=7"),
+            Ok(RelocateRequest {
+                pid: 7,
+                node: 0,
+                start: 4096,
+                end: 0x200000
+            })
+        );
+    }
+
+    #[test]
+    fn malformed_requests() {
+        use ParseError::*;
+        let cases: &[(&str, ParseError)] = &[
+            ("", MissingKey),
+            ("pid=1", MissingKey),
+            ("node=1", MissingKey),
+            ("pid=1 node=1 foo=2", UnknownKey),
+            ("pid=1 node=1 garbage", UnknownKey),
+            ("pid=1 pid=2 node=0", DuplicateKey),
+            ("pid=1 node=0 node=0", DuplicateKey),
+            ("pid= node=0", BadNumber),
+            ("pid=-1 node=0", BadNumber),
+            ("pid=+1 node=0", BadNumber),
+            ("pid=0 node=0", BadNumber),
+            ("pid=0x10 node=0", BadNumber),
+            ("pid=99999999999 node=0", BadNumber),
+            ("pid=1 node=2", NodeOutOfRange),
+            ("pid=1 node=-1", BadNumber),
+            ("pid=1 node=1x", BadNumber),
+            ("pid=1 node=0 start=4097", BadAddress),
+            ("pid=1 node=0 end=0x1001", BadAddress),
+            ("pid=1 node=0 end=0xffffffffffff0000", BadAddress),
+            ("pid=1 node=0 start=0x2000 end=0x1000", EmptyRange),
+            ("pid=1 node=0 start=0x1000 end=0x1000", EmptyRange),
+            ("pid=1 node=0 start=0x", BadNumber),
+            ("pid=1 node=0 start=0x1g000", BadNumber),
+            ("pid=1 node=0 start=18446744073709551616", BadNumber),
+            ("pid=1 node=0 start=4096 end=8192 x=", UnknownKey),
+        ];
+        for (input, err) in cases {
+            assert_eq!(reloc(input), Err(*err), "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn too_long_or_not_text() {
+        let long = format!("pid=1 node=0{}", " ".repeat(MAX_REQUEST));
+        assert_eq!(reloc(&long), Err(ParseError::TooLong));
+        assert_eq!(
+            RelocateRequest::parse(b"pid=1 node=0 \xff", &LIMITS),
+            Err(ParseError::TooLong)
+        );
+    }
+
+    #[test]
+    fn census_request() {
+        assert_eq!(
+            CensusRequest::parse(b"pid=3\n"),
+            Ok(CensusRequest { pid: 3 })
+        );
+        assert_eq!(
+            CensusRequest::parse(b"pid=3 node=1"),
+            Err(ParseError::UnknownKey)
+        );
+        assert_eq!(CensusRequest::parse(b""), Err(ParseError::MissingKey));
+    }
+
+    #[test]
+    fn batch_value() {
+        assert_eq!(parse_batch(b"64\n", 4096), Ok(64));
+        assert_eq!(parse_batch(b"0", 4096), Err(ParseError::BadNumber));
+        assert_eq!(parse_batch(b"4097", 4096), Err(ParseError::BadNumber));
+        assert_eq!(parse_batch(b"1 2", 4096), Err(ParseError::BadNumber));
+        assert_eq!(parse_batch(b"", 4096), Err(ParseError::MissingKey));
+        assert_eq!(parse_batch(b"0x10", 4096), Err(ParseError::BadNumber));
+    }
+}

@@ -1,0 +1,625 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Relocation of PTE tables: every kind of mapping keeps its data, and the
+ * tables end up on the target node according to three independent counts:
+ * the module's census, the per-node PageTables counters, and KPF_PGTABLE in
+ * /proc/kpageflags.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/wait.h>
+#include <sys/ioctl.h>
+#include <linux/memfd.h>
+#include <linux/userfaultfd.h>
+
+#include "kselftest_harness.h"
+#include "ptreloc_util.h"
+
+/* Where an mm's page tables are, seen three ways. */
+struct placement {
+	long census[LEVELS][MAX_NODES];
+	long pt_kb[MAX_NODES];
+	long kpf[MAX_NODES];
+};
+
+static int measure(pid_t pid, struct placement *pl)
+{
+	int ret, nid;
+
+	ret = census(pid, pl->census);
+	if (ret < 0)
+		return ret;
+	for (nid = 0; nid < MAX_NODES; nid++)
+		pl->pt_kb[nid] = node_pagetables_kb(nid);
+	return kpageflags_pgtables(pl->kpf);
+}
+
+/*
+ * Check that exactly `moved` PTE tables went from node `from` to node `to`
+ * between two measurements, by all three counts.
+ */
+static void assert_moved(struct __test_metadata *_metadata, const struct placement *before,
+			 const struct placement *after, long moved, int from, int to)
+{
+	ASSERT_EQ(before->census[PTE][to] + moved, after->census[PTE][to]);
+	ASSERT_EQ(before->census[PTE][from] - moved, after->census[PTE][from]);
+	ASSERT_EQ(before->pt_kb[to] + 4 * moved, after->pt_kb[to]);
+	ASSERT_EQ(before->pt_kb[from] - 4 * moved, after->pt_kb[from]);
+	ASSERT_EQ(before->kpf[to] + moved, after->kpf[to]);
+	ASSERT_EQ(before->kpf[from] - moved, after->kpf[from]);
+}
+
+#define SKIP_UNLESS_AVAILABLE() do {						\
+	const char *why = relocation_unavailable();				\
+	if (why)								\
+		SKIP(return, "%s", why);					\
+} while (0)
+
+/* Populate len bytes at p with page tables on node 0, THP off. */
+static void populate_on_node0(void *p, size_t len, uint64_t seed)
+{
+	madvise(p, len, MADV_NOHUGEPAGE);
+	bind_to_node(0);
+	fill_pattern(p, len, seed);
+	bind_to_node(-1);
+}
+
+/* Relocate [p, p + len) to `to` and check data and placement. */
+static void move_and_check(struct __test_metadata *_metadata, void *p,
+			   size_t len, int from, int to)
+{
+	unsigned long start = (unsigned long)p, tables = len / PMD_SZ;
+	uint64_t sum = checksum(p, len);
+	struct placement before, after;
+	struct outcome o;
+
+	ASSERT_EQ(0, measure(getpid(), &before));
+	ASSERT_EQ(0, relocate(getpid(), to, start, start + len, &o));
+	ASSERT_EQ(0, measure(getpid(), &after));
+	ASSERT_STREQ("ok", o.status);
+	ASSERT_EQ((long)tables, o.examined);
+	ASSERT_EQ((long)tables, o.moved);
+	ASSERT_EQ(0, o.anomalies);
+	assert_moved(_metadata, &before, &after, (long)tables, from, to);
+	ASSERT_EQ(sum, checksum(p, len));
+}
+
+TEST(anon_private)
+{
+	size_t len = 64UL << 20;
+	struct outcome o;
+	char *p;
+
+	SKIP_UNLESS_AVAILABLE();
+	p = mmap_aligned(len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	populate_on_node0(p, len, 1);
+	move_and_check(_metadata, p, len, 0, 1);
+	/* A second request finds everything in place. */
+	ASSERT_EQ(0, relocate(getpid(), 1, (unsigned long)p, (unsigned long)p + len, &o));
+	ASSERT_EQ(0, o.moved);
+	ASSERT_EQ((long)(len / PMD_SZ), o.already);
+	move_and_check(_metadata, p, len, 1, 0);
+	munmap(p, len);
+}
+
+static void shared_file_case(struct __test_metadata *_metadata, int fd, size_t len)
+{
+	char *p, *copy;
+
+	ASSERT_EQ(0, ftruncate(fd, len));
+	p = mmap_aligned(len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	populate_on_node0(p, len, 2);
+	move_and_check(_metadata, p, len, 0, 1);
+	/* Writes through the moved tables reach the file. */
+	fill_pattern(p, len, 3);
+	copy = malloc(len);
+	ASSERT_NE(NULL, copy);
+	ASSERT_EQ((ssize_t)len, pread(fd, copy, len, 0));
+	ASSERT_EQ(checksum(p, len), checksum(copy, len));
+	free(copy);
+	munmap(p, len);
+}
+
+TEST(shared_memfd)
+{
+	int fd;
+
+	SKIP_UNLESS_AVAILABLE();
+	fd = syscall(SYS_memfd_create, "ptreloc", 0);
+	ASSERT_LE(0, fd);
+	shared_file_case(_metadata, fd, 32UL << 20);
+	close(fd);
+}
+
+TEST(shared_tmpfs_file)
+{
+	char path[] = "/tmp/ptreloc-XXXXXX";
+	int fd;
+
+	SKIP_UNLESS_AVAILABLE();
+	fd = mkstemp(path);
+	ASSERT_LE(0, fd);
+	unlink(path);
+	shared_file_case(_metadata, fd, 32UL << 20);
+	close(fd);
+}
+
+TEST(private_file_after_cow)
+{
+	size_t len = 16UL << 20, off;
+	char path[] = "/tmp/ptreloc-XXXXXX";
+	char *p, *file;
+	uint64_t file_sum;
+	int fd;
+
+	SKIP_UNLESS_AVAILABLE();
+	fd = mkstemp(path);
+	ASSERT_LE(0, fd);
+	unlink(path);
+	file = malloc(len);
+	ASSERT_NE(NULL, file);
+	fill_pattern(file, len, 4);
+	file_sum = checksum(file, len);
+	ASSERT_EQ((ssize_t)len, pwrite(fd, file, len, 0));
+	p = mmap_aligned(len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	madvise(p, len, MADV_NOHUGEPAGE);
+	bind_to_node(0);
+	/* Every other page COWed, the rest mapped from the page cache. */
+	for (off = 0; off < len; off += PAGE_SZ)
+		if ((off / PAGE_SZ) % 2)
+			p[off] ^= 0x5a;
+		else
+			(void)*(volatile char *)(p + off);
+	bind_to_node(-1);
+	move_and_check(_metadata, p, len, 0, 1);
+	for (off = 0; off < len; off += PAGE_SZ) {
+		ASSERT_EQ((char)(file[off] ^ ((off / PAGE_SZ) % 2 ? 0x5a : 0)), p[off]);
+	}
+	ASSERT_EQ((ssize_t)len, pread(fd, file, len, 0));
+	ASSERT_EQ(file_sum, checksum(file, len));
+	munmap(p, len);
+	free(file);
+	close(fd);
+}
+
+TEST(fork_child_shares_cow_pages)
+{
+	size_t len = 32UL << 20;
+	int to_child[2], to_parent[2];
+	uint64_t sum;
+	struct outcome o;
+	long before[LEVELS][MAX_NODES], after[LEVELS][MAX_NODES];
+	pid_t child;
+	char *p, c;
+	int status;
+
+	SKIP_UNLESS_AVAILABLE();
+	p = mmap_aligned(len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	populate_on_node0(p, len, 5);
+	sum = checksum(p, len);
+	ASSERT_EQ(0, pipe(to_child));
+	ASSERT_EQ(0, pipe(to_parent));
+	bind_to_node(0);
+	child = fork();
+	ASSERT_LE(0, child);
+	if (!child) {
+		/* Wait until the parent moved our tables, then check and write. */
+		if (read(to_child[0], &c, 1) != 1 || checksum(p, len) != sum)
+			_exit(1);
+		fill_pattern(p, len, 6);
+		_exit(checksum(p, len) == sum);
+	}
+	bind_to_node(-1);
+	ASSERT_LT(0, census(child, before));
+	ASSERT_EQ(0, relocate(child, 1, (unsigned long)p, (unsigned long)p + len, &o));
+	ASSERT_LT(0, census(child, after));
+	ASSERT_EQ((long)(len / PMD_SZ), o.moved);
+	ASSERT_EQ(before[PTE][1] + o.moved, after[PTE][1]);
+	ASSERT_EQ(1, write(to_child[1], "x", 1));
+	ASSERT_EQ(child, waitpid(child, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_EQ(0, WEXITSTATUS(status));
+	/* The parent's copy is untouched by the child's writes. */
+	ASSERT_EQ(sum, checksum(p, len));
+	munmap(p, len);
+}
+
+TEST(soft_dirty_bits_preserved)
+{
+	size_t len = 8UL << 20, i, pages = len / PAGE_SZ;
+	uint64_t *pm;
+	char *p;
+	int fd;
+
+	SKIP_UNLESS_AVAILABLE();
+	p = mmap_aligned(len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	populate_on_node0(p, len, 7);
+	/* Clear soft-dirty, then dirty every third page. */
+	fd = open("/proc/self/clear_refs", O_WRONLY);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(1, write(fd, "4", 1));
+	close(fd);
+	for (i = 0; i < pages; i += 3)
+		p[i * PAGE_SZ] = 1;
+	move_and_check(_metadata, p, len, 0, 1);
+	pm = malloc(pages * 8);
+	ASSERT_NE(NULL, pm);
+	fd = open("/proc/self/pagemap", O_RDONLY);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ((ssize_t)(pages * 8), pread(fd, pm, pages * 8, (unsigned long)p / PAGE_SZ * 8));
+	close(fd);
+	for (i = 0; i < pages; i++) {
+		ASSERT_TRUE(pm[i] >> 63 & 1);			/* present */
+		ASSERT_EQ(i % 3 == 0, pm[i] >> 55 & 1);		/* soft-dirty */
+	}
+	free(pm);
+	munmap(p, len);
+}
+
+/* Read the pagemap entries of [p, p + pages pages) into pm. */
+static int read_pagemap(void *p, size_t pages, uint64_t *pm)
+{
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = pread(fd, pm, pages * 8, (unsigned long)p / PAGE_SZ * 8);
+	close(fd);
+	return n == (ssize_t)(pages * 8) ? 0 : -EIO;
+}
+
+#define PM_PRESENT (1ULL << 63)
+#define PM_SWAP (1ULL << 62)
+#define PM_UFFD_WP (1ULL << 57)
+
+/* Relocate [p, p + len) to node 1 without touching the data first. */
+static void move_untouched(struct __test_metadata *_metadata, void *p, size_t len)
+{
+	struct placement before, after;
+	struct outcome o;
+
+	ASSERT_EQ(0, measure(getpid(), &before));
+	ASSERT_EQ(0, relocate(getpid(), 1, (unsigned long)p, (unsigned long)p + len, &o));
+	ASSERT_EQ(0, measure(getpid(), &after));
+	ASSERT_EQ((long)(len / PMD_SZ), o.moved);
+	ASSERT_EQ(0, o.anomalies);
+	assert_moved(_metadata, &before, &after, o.moved, 0, 1);
+}
+
+TEST(swapped_out_entries)
+{
+	size_t len = 16UL << 20, pages = len / PAGE_SZ, i, swapped = 0;
+	uint64_t *pm_before, *pm_after, sum;
+	char swaps[4096];
+	char *p;
+
+	SKIP_UNLESS_AVAILABLE();
+	if (read_file("/proc/swaps", swaps, sizeof(swaps)) <= 0 || !strchr(swaps, '/'))
+		SKIP(return, "no swap device (the guest runner sets up zram)");
+	p = mmap_aligned(len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	populate_on_node0(p, len, 13);
+	sum = checksum(p, len);
+	pm_before = malloc(pages * 8);
+	pm_after = malloc(pages * 8);
+	ASSERT_NE(NULL, pm_before);
+	ASSERT_NE(NULL, pm_after);
+	ASSERT_EQ(0, madvise(p, len, MADV_PAGEOUT));
+	ASSERT_EQ(0, read_pagemap(p, pages, pm_before));
+	for (i = 0; i < pages; i++)
+		swapped += !!(pm_before[i] & PM_SWAP);
+	ASSERT_LT(pages / 2, swapped);
+	move_untouched(_metadata, p, len);
+	/* The same swap entries, bit for bit, then the data fault back in. */
+	ASSERT_EQ(0, read_pagemap(p, pages, pm_after));
+	ASSERT_EQ(0, memcmp(pm_before, pm_after, pages * 8));
+	ASSERT_EQ(sum, checksum(p, len));
+	free(pm_before);
+	free(pm_after);
+	munmap(p, len);
+}
+
+TEST(uffd_wp_bits_and_markers_preserved)
+{
+	size_t len = 8UL << 20, pages = len / PAGE_SZ, i;
+	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_PAGEFAULT_FLAG_WP };
+	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_WP };
+	struct uffdio_writeprotect wp = { .mode = UFFDIO_WRITEPROTECT_MODE_WP };
+	uint64_t *pm_before, *pm_after, sum;
+	char *p, *copy;
+	int uffd, fd;
+
+	SKIP_UNLESS_AVAILABLE();
+	uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+	if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api))
+		SKIP(return, "userfaultfd write-protect not available");
+	fd = syscall(SYS_memfd_create, "ptreloc-wp", 0);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ftruncate(fd, len));
+	p = mmap_aligned(len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	populate_on_node0(p, len, 14);
+	sum = checksum(p, len);
+	reg.range.start = wp.range.start = (unsigned long)p;
+	reg.range.len = wp.range.len = len;
+	ASSERT_EQ(0, ioctl(uffd, UFFDIO_REGISTER, &reg));
+	ASSERT_EQ(0, ioctl(uffd, UFFDIO_WRITEPROTECT, &wp));
+	/* Zapping a write-protected shmem PTE leaves a uffd-wp marker. */
+	ASSERT_EQ(0, madvise(p, len / 2, MADV_DONTNEED));
+	pm_before = malloc(pages * 8);
+	pm_after = malloc(pages * 8);
+	ASSERT_NE(NULL, pm_before);
+	ASSERT_NE(NULL, pm_after);
+	ASSERT_EQ(0, read_pagemap(p, pages, pm_before));
+	for (i = 0; i < pages; i++) {
+		ASSERT_TRUE(pm_before[i] & PM_UFFD_WP);
+		ASSERT_EQ(i >= pages / 2, !!(pm_before[i] & PM_PRESENT));
+	}
+	move_untouched(_metadata, p, len);
+	ASSERT_EQ(0, read_pagemap(p, pages, pm_after));
+	ASSERT_EQ(0, memcmp(pm_before, pm_after, pages * 8));
+	/* Unprotected again, the data are all there. */
+	wp.mode = 0;
+	ASSERT_EQ(0, ioctl(uffd, UFFDIO_WRITEPROTECT, &wp));
+	ASSERT_EQ(sum, checksum(p, len));
+	copy = malloc(len);
+	ASSERT_NE(NULL, copy);
+	ASSERT_EQ((ssize_t)len, pread(fd, copy, len, 0));
+	ASSERT_EQ(sum, checksum(copy, len));
+	free(copy);
+	free(pm_before);
+	free(pm_after);
+	munmap(p, len);
+	close(fd);
+	close(uffd);
+}
+
+TEST(prot_none_and_mprotect)
+{
+	size_t len = 16UL << 20;
+	struct placement before, after;
+	struct outcome o;
+	uint64_t sum;
+	char *p;
+
+	SKIP_UNLESS_AVAILABLE();
+	p = mmap_aligned(len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	populate_on_node0(p, len, 8);
+	sum = checksum(p, len);
+	ASSERT_EQ(0, mprotect(p, len / 2, PROT_NONE));
+	ASSERT_EQ(0, mprotect(p + len / 2, len / 4, PROT_READ));
+	ASSERT_EQ(0, measure(getpid(), &before));
+	ASSERT_EQ(0, relocate(getpid(), 1, (unsigned long)p, (unsigned long)p + len, &o));
+	ASSERT_EQ(0, measure(getpid(), &after));
+	ASSERT_EQ((long)(len / PMD_SZ), o.moved);
+	assert_moved(_metadata, &before, &after, o.moved, 0, 1);
+	ASSERT_EQ(0, mprotect(p, len, PROT_READ | PROT_WRITE));
+	ASSERT_EQ(sum, checksum(p, len));
+	munmap(p, len);
+}
+
+TEST(whole_mm_including_stack)
+{
+	static const size_t stack_len = 256 << 10;
+	char stack_buf[256 << 10];
+	long counts[LEVELS][MAX_NODES];
+	struct outcome o;
+	uint64_t sum;
+
+	SKIP_UNLESS_AVAILABLE();
+	fill_pattern(stack_buf, stack_len, 9);
+	sum = checksum(stack_buf, stack_len);
+	ASSERT_EQ(0, relocate(getpid(), 1, 0, 0, &o));
+	ASSERT_STREQ("ok", o.status);
+	ASSERT_LT(0, o.examined);
+	ASSERT_LT(0, census(getpid(), counts));
+	ASSERT_EQ(0, counts[PTE][0]);
+	ASSERT_EQ(o.examined, counts[PTE][1]);
+	ASSERT_EQ(sum, checksum(stack_buf, stack_len));
+	ASSERT_EQ(0, relocate(getpid(), 0, 0, 0, &o));
+	ASSERT_LT(0, census(getpid(), counts));
+	ASSERT_EQ(0, counts[PTE][1]);
+	ASSERT_EQ(sum, checksum(stack_buf, stack_len));
+}
+
+TEST(range_limited_request)
+{
+	size_t len = 8UL << 20;
+	long before[LEVELS][MAX_NODES], after[LEVELS][MAX_NODES];
+	struct outcome o;
+	char *a, *b;
+
+	SKIP_UNLESS_AVAILABLE();
+	a = mmap_aligned(len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	b = mmap_aligned(len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, a);
+	ASSERT_NE(MAP_FAILED, b);
+	populate_on_node0(a, len, 10);
+	populate_on_node0(b, len, 11);
+	ASSERT_LT(0, census(getpid(), before));
+	/* Half of a's range: only the tables that map it move. */
+	ASSERT_EQ(0, relocate(getpid(), 1, (unsigned long)a + PAGE_SZ,
+			      (unsigned long)a + len / 2, &o));
+	ASSERT_LT(0, census(getpid(), after));
+	ASSERT_EQ((long)(len / 2 / PMD_SZ), o.moved);
+	ASSERT_EQ(before[PTE][1] + o.moved, after[PTE][1]);
+	ASSERT_EQ(before[PTE][0] - o.moved, after[PTE][0]);
+	munmap(a, len);
+	munmap(b, len);
+}
+
+#define WRITERS 4
+struct writer {
+	char *p;
+	size_t len;
+	atomic_int *stop;
+	unsigned long rounds;
+};
+
+/* Writes round numbers into every page until told to stop. */
+static void *writer_main(void *arg)
+{
+	struct writer *w = arg;
+	size_t off;
+
+	while (!atomic_load(w->stop)) {
+		w->rounds++;
+		for (off = 0; off < w->len; off += PAGE_SZ)
+			*(volatile unsigned long *)(w->p + off) = w->rounds;
+	}
+	return NULL;
+}
+
+TEST(threaded_writers_lose_nothing)
+{
+	size_t len = 8UL << 20, off;
+	struct writer w[WRITERS];
+	pthread_t tid[WRITERS];
+	atomic_int stop = 0;
+	struct outcome o;
+	int i, round;
+
+	SKIP_UNLESS_AVAILABLE();
+	for (i = 0; i < WRITERS; i++) {
+		w[i].p = mmap_aligned(len, PROT_READ | PROT_WRITE,
+				      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		ASSERT_NE(MAP_FAILED, w[i].p);
+		populate_on_node0(w[i].p, len, 20 + i);
+		w[i].len = len;
+		w[i].stop = &stop;
+		w[i].rounds = 0;
+		ASSERT_EQ(0, pthread_create(&tid[i], NULL, writer_main, &w[i]));
+	}
+	for (round = 0; round < 20; round++) {
+		ASSERT_EQ(0, relocate(getpid(), (round + 1) % 2, 0, 0, &o));
+		ASSERT_EQ(0, o.anomalies);
+	}
+	atomic_store(&stop, 1);
+	for (i = 0; i < WRITERS; i++) {
+		ASSERT_EQ(0, pthread_join(tid[i], NULL));
+		ASSERT_LT(0, w[i].rounds);
+		/* Every page holds the last round written to it. */
+		for (off = 0; off < len; off += PAGE_SZ) {
+			ASSERT_EQ(w[i].rounds, *(unsigned long *)(w[i].p + off));
+		}
+		munmap(w[i].p, len);
+	}
+}
+
+TEST(ping_pong_hundred_times)
+{
+	size_t len = 16UL << 20;
+	struct outcome o;
+	long pt_before[2], pt_after[2];
+	uint64_t sum;
+	char *p;
+	int i;
+
+	SKIP_UNLESS_AVAILABLE();
+	p = mmap_aligned(len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	populate_on_node0(p, len, 12);
+	sum = checksum(p, len);
+	pt_before[0] = node_pagetables_kb(0);
+	pt_before[1] = node_pagetables_kb(1);
+	for (i = 1; i <= 100; i++) {
+		ASSERT_EQ(0, relocate(getpid(), i % 2, (unsigned long)p,
+				      (unsigned long)p + len, &o));
+		ASSERT_EQ((long)(len / PMD_SZ), o.moved);
+		if (i % 10 == 0) {
+			ASSERT_EQ(sum, checksum(p, len));
+		}
+	}
+	/* Back on node 0: the counters are where they started. */
+	pt_after[0] = node_pagetables_kb(0);
+	pt_after[1] = node_pagetables_kb(1);
+	ASSERT_EQ(pt_before[0], pt_after[0]);
+	ASSERT_EQ(pt_before[1], pt_after[1]);
+	munmap(p, len);
+}
+
+TEST(process_exits_during_relocation)
+{
+	long pt_before[2], pt_after[2];
+	int i, ok = 0, gone = 0;
+
+	SKIP_UNLESS_AVAILABLE();
+	pt_before[0] = node_pagetables_kb(0);
+	pt_before[1] = node_pagetables_kb(1);
+	for (i = 0; i < 10; i++) {
+		pid_t child = fork();
+		int status, ret;
+
+		ASSERT_LE(0, child);
+		if (!child) {
+			size_t len = 64UL << 20;
+			char *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+			if (p == MAP_FAILED)
+				_exit(1);
+			bind_to_node(0);
+			memset(p, 1, len);
+			usleep(1000 * (i % 5));
+			_exit(0);
+		}
+		do {
+			ret = relocate(child, 1 - i % 2, 0, 0, NULL);
+			ASSERT_TRUE(ret == 0 || ret == -ESRCH);
+			ok += ret == 0;
+		} while (ret == 0);
+		gone++;
+		ASSERT_EQ(child, waitpid(child, &status, 0));
+	}
+	ASSERT_EQ(10, gone);
+	/* Every table of the exited children was freed, wherever it was. */
+	pt_after[0] = node_pagetables_kb(0);
+	pt_after[1] = node_pagetables_kb(1);
+	ASSERT_EQ(pt_before[0] + pt_before[1], pt_after[0] + pt_after[1]);
+	TH_LOG("%d relocations succeeded before the children exited", ok);
+}
+
+/* The figures quoted for a 1 GiB mapping touched with 4 KiB pages. */
+TEST(one_gib_anon_mapping)
+{
+	size_t len = 1UL << 30;
+	struct placement before, after;
+	struct outcome o;
+	uint64_t sum;
+	char *p;
+
+	SKIP_UNLESS_AVAILABLE();
+	if (node_mem_total_kb(0) < (long)(len / 1024) * 3 / 2)
+		SKIP(return, "node 0 has less than 1.5 GiB");
+	p = mmap_aligned(len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	populate_on_node0(p, len, 15);
+	sum = checksum(p, len);
+	ASSERT_EQ(0, measure(getpid(), &before));
+	ASSERT_EQ(0, relocate(getpid(), 1, (unsigned long)p, (unsigned long)p + len, &o));
+	ASSERT_EQ(0, measure(getpid(), &after));
+	ASSERT_EQ(512, o.moved);
+	ASSERT_EQ(0, o.anomalies);
+	assert_moved(_metadata, &before, &after, o.moved, 0, 1);
+	ASSERT_EQ(sum, checksum(p, len));
+	TH_LOG("census pte before: node0 %ld node1 %ld; after: node0 %ld node1 %ld",
+	       before.census[PTE][0], before.census[PTE][1],
+	       after.census[PTE][0], after.census[PTE][1]);
+	TH_LOG("PageTables kB before: node0 %ld node1 %ld; after: node0 %ld node1 %ld",
+	       before.pt_kb[0], before.pt_kb[1], after.pt_kb[0], after.pt_kb[1]);
+	TH_LOG("KPF_PGTABLE pages before: node0 %ld node1 %ld; after: node0 %ld node1 %ld",
+	       before.kpf[0], before.kpf[1], after.kpf[0], after.kpf[1]);
+	TH_LOG("moved %ld tables in %ld batches; elapsed %ld ns, longest mmap-lock hold %ld ns",
+	       o.moved, o.batches, o.elapsed_ns, o.longest_hold_ns);
+	munmap(p, len);
+}
+
+TEST_HARNESS_MAIN
