@@ -18,13 +18,13 @@ export PTRELOC_CACHE ?= $(HOME)/.cache/ptreloc
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
 top := $(CURDIR)
-KSRC = $(shell . $(top)/scripts/lib.sh && kernel_src_dir)
+KSRC := $(shell bash -c '. $(top)/scripts/lib.sh && kernel_src_dir')
 KDIR = $(PTRELOC_CACHE)/kernel/$(FLAVOUR)
 KMAKE = $(MAKE) -C $(KDIR) LLVM=1
 BUILD = $(top)/build/$(FLAVOUR)
 # What Kbuild needs to see of the tree: it is copied to $(BUILD), because
 # Kbuild writes its objects next to the sources and the flavours must not mix.
-MODULE_SRCS = Kbuild VERSION $(wildcard rust/ptreloc/*.rs rust/ptreloc/*.c)
+MODULE_SRCS = Kbuild VERSION $(wildcard rust/ptreloc/*.rs rust/ptreloc/*.c rust/ptreloc/*.h)
 
 all: module selftests
 
@@ -51,7 +51,7 @@ lint: kernel-ready
 	@rm -rf $(BUILD)-clippy && mkdir -p $(BUILD)-clippy
 	@rsync -a --relative $(MODULE_SRCS) $(BUILD)-clippy/
 	$(KMAKE) M=$(BUILD)-clippy CLIPPY=1 modules
-	$(KSRC)/scripts/checkpatch.pl --no-tree --quiet --show-types -f rust/ptreloc/*.c
+	$(KSRC)/scripts/checkpatch.pl --no-tree --quiet --show-types -f rust/ptreloc/*.c rust/ptreloc/*.h
 	# The harness's SKIP idiom is a macro with a return, its ASSERTs expand
 	# to two statements (so braces are needed), and tests force memory
 	# accesses with volatile on purpose.

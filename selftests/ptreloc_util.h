@@ -71,8 +71,19 @@ static inline long node_mem_total_kb(int nid)
 	return node_meminfo_kb(nid, "MemTotal:");
 }
 
+/*
+ * PageTables of a node, exact: vmstat counters are kept per CPU and folded
+ * into the node's total only past a threshold, so fold them first.
+ */
 static inline long node_pagetables_kb(int nid)
 {
+	int fd = open("/proc/sys/vm/stat_refresh", O_WRONLY);
+
+	if (fd >= 0) {
+		if (write(fd, "1", 1) != 1)
+			perror("stat_refresh");
+		close(fd);
+	}
 	return node_meminfo_kb(nid, " PageTables:");
 }
 
@@ -228,6 +239,7 @@ static inline int census(pid_t pid, long counts[LEVELS][MAX_NODES])
 				continue;
 			while ((tok = strtok_r(NULL, " ", &s2)) && i < MAX_NODES)
 				counts[lvl][i++] = strcmp(tok, "folded") ? atol(tok) : -1;
+			break;
 		}
 	}
 	return nodes;

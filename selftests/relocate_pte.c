@@ -85,6 +85,11 @@ static void move_and_check(struct __test_metadata *_metadata, void *p,
 	ASSERT_EQ(sum, checksum(p, len));
 }
 
+/* Tests that need more than the harness's default 30 s under TCG. */
+FIXTURE(slow) {};
+FIXTURE_SETUP(slow) {}
+FIXTURE_TEARDOWN(slow) {}
+
 TEST(anon_private)
 {
 	size_t len = 64UL << 20;
@@ -478,7 +483,7 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-TEST(threaded_writers_lose_nothing)
+TEST_F_TIMEOUT(slow, threaded_writers_lose_nothing, 600)
 {
 	size_t len = 8UL << 20, off;
 	struct writer w[WRITERS];
@@ -514,7 +519,7 @@ TEST(threaded_writers_lose_nothing)
 	}
 }
 
-TEST(ping_pong_hundred_times)
+TEST_F_TIMEOUT(slow, ping_pong_hundred_times, 600)
 {
 	size_t len = 16UL << 20;
 	struct outcome o;
@@ -546,7 +551,7 @@ TEST(ping_pong_hundred_times)
 	munmap(p, len);
 }
 
-TEST(process_exits_during_relocation)
+TEST_F_TIMEOUT(slow, process_exits_during_relocation, 600)
 {
 	long pt_before[2], pt_after[2];
 	int i, ok = 0, gone = 0;
@@ -560,7 +565,7 @@ TEST(process_exits_during_relocation)
 
 		ASSERT_LE(0, child);
 		if (!child) {
-			size_t len = 64UL << 20;
+			size_t len = 16UL << 20;
 			char *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
 				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
@@ -588,7 +593,7 @@ TEST(process_exits_during_relocation)
 }
 
 /* The figures quoted for a 1 GiB mapping touched with 4 KiB pages. */
-TEST(one_gib_anon_mapping)
+TEST_F_TIMEOUT(slow, one_gib_anon_mapping, 1200)
 {
 	size_t len = 1UL << 30;
 	struct placement before, after;

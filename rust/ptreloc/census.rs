@@ -16,7 +16,8 @@
 //!
 //! `p4d folded` means the CPU uses 4-level paging, where the P4D level has no
 //! pages of its own. PTE tables deposited for transparent huge pages are not
-//! linked in the tree and not counted here.
+//! linked in the tree and not counted here, nor are the PMD tables of
+//! hugetlb VMAs that span a whole 1 GiB range (they can be shared).
 
 use core::fmt::Write;
 
@@ -25,6 +26,15 @@ use kernel::prelude::*;
 use crate::mm::{MmapWriteGuard, PinnedMm};
 use crate::sys::{self, PTRS_PER_TABLE};
 use crate::text::TextBuf;
+
+/// Whether the 1 GiB span at `addr` lies inside one hugetlb VMA: its PMD
+/// table may then be shared with other processes and unshared under their
+/// rmap lock alone (`huge_pmd_unshare`), so we must not walk it.
+fn shared_hugetlb_span(guard: &MmapWriteGuard<'_>, addr: usize) -> bool {
+    guard.find_vma(addr).is_some_and(|vma| {
+        vma.is_hugetlb() && vma.start() <= addr && vma.end() >= addr + sys::PUD_SIZE
+    })
+}
 
 /// Counts per level (`pgd`, `p4d`, `pud`, `pmd`, `pte`) and node.
 pub(crate) struct Census {
@@ -80,7 +90,7 @@ impl Census {
                     if !census.p4d_folded {
                         census.count(P4D, sys::ptreloc_p4d_page(e));
                     }
-                    census.p4d_span(pgd, addr, (addr + pgd_size).min(user_end));
+                    census.p4d_span(guard, pgd, addr, (addr + pgd_size).min(user_end));
                 }
                 addr += pgd_size;
             }
@@ -91,7 +101,13 @@ impl Census {
     /// # Safety
     ///
     /// `pgd` must be a present PGD entry of an mm whose mmap lock is held.
-    unsafe fn p4d_span(&mut self, pgd: *mut sys::Pgd, start: usize, end: usize) {
+    unsafe fn p4d_span(
+        &mut self,
+        guard: &MmapWriteGuard<'_>,
+        pgd: *mut sys::Pgd,
+        start: usize,
+        end: usize,
+    ) {
         let mut addr = start;
         while addr < end {
             // SAFETY: (all below) as for `of`.
@@ -103,7 +119,7 @@ impl Census {
                     && !sys::ptreloc_p4d_leaf(e)
                 {
                     self.count(PUD, sys::ptreloc_pud_page(e));
-                    self.pud_table(p4d, addr);
+                    self.pud_table(guard, p4d, addr);
                 }
             }
             addr += sys::P4D_SIZE;
@@ -112,10 +128,13 @@ impl Census {
 
     /// # Safety
     ///
-    /// `p4d` must point to a PUD table of an mm whose mmap lock is held.
-    unsafe fn pud_table(&mut self, p4d: *mut sys::P4d, base: usize) {
+    /// `p4d` must point to a PUD table of the mm whose mmap lock `guard` holds.
+    unsafe fn pud_table(&mut self, guard: &MmapWriteGuard<'_>, p4d: *mut sys::P4d, base: usize) {
         for i in 0..PTRS_PER_TABLE {
             let addr = base + i * sys::PUD_SIZE;
+            if shared_hugetlb_span(guard, addr) {
+                continue;
+            }
             // SAFETY: (all below) as for `of`.
             unsafe {
                 let pud = sys::ptreloc_pud_offset(p4d, addr);

@@ -149,7 +149,7 @@ fn format_outcome(o: &Outcome, out: &mut TextBuf) -> core::fmt::Result {
     if o.errno == 0 {
         writeln!(out, "status ok")?;
     } else {
-        writeln!(out, "status {} ({})", errno_name(o.errno), -o.errno)?;
+        writeln!(out, "status {} ({})", errno_name(o.errno), o.errno)?;
     }
     let rows = [
         ("tables_examined", o.examined),

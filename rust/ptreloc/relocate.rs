@@ -18,7 +18,8 @@
 //! The rmap locks are held from step 2 to step 4, so no rmap walker (reclaim,
 //! migration, `folio_mkclean`) can look at a new entry before its A/D bits are
 //! complete. Software cannot change either copy in between: everything that
-//! writes PTEs holds the mmap lock, a VMA lock, or an rmap lock.
+//! writes PTEs holds the mmap lock, the VMA lock of every VMA in the table's
+//! span (all write-locked in step 1), or one of their rmap locks.
 
 use core::ptr::NonNull;
 
@@ -115,9 +116,6 @@ fn run(claims: &Claims, req: &RelocateRequest, batch: usize, out: &mut Outcome) 
         return Err(ENODEV);
     }
     let mm = PinnedMm::from_pid(req.pid)?;
-    if mm.bound_to_device() {
-        return Err(EBUSY);
-    }
     let _claim = claims.claim(&mm)?;
     let memcg = Memcg::of(&mm);
     let end = (req.end as usize).min(mm.user_end());
@@ -134,6 +132,11 @@ fn run(claims: &Claims, req: &RelocateRequest, batch: usize, out: &mut Outcome) 
         }
         let guard = mm.write_lock()?;
         let held_since = now_ns();
+        // A first SVA bind registers an mmu notifier, which takes the mmap
+        // lock for writing: checked under it, the answer holds for the batch.
+        if mm.bound_to_device() {
+            return Err(EBUSY);
+        }
         let step = Batch {
             guard: &guard,
             node: req.node,
@@ -181,11 +184,40 @@ impl Drop for Memcg {
 
 /// A table chosen to move, with its replacement.
 struct Candidate<'g> {
+    /// What `collect` counted between the previous candidate and this one;
+    /// added to the outcome only once this candidate is processed, so that
+    /// a batch that ends early does not count them twice.
+    seen_before: Seen,
     addr: usize,
     slot: PmdSlot<'g>,
     seen: PmdVal,
     old: PteTable,
     new: NewPteTable,
+}
+
+/// Tables on the target node already, and hugetlb VMAs, met while collecting.
+#[derive(Default, Clone, Copy)]
+struct Seen {
+    already: u64,
+    hugetlb_vmas: u64,
+}
+
+impl Outcome {
+    fn add_seen(&mut self, seen: Seen) {
+        self.examined += seen.already;
+        self.already += seen.already;
+        self.skipped_hugetlb_vmas += seen.hugetlb_vmas;
+    }
+}
+
+/// Where `collect` stopped.
+struct Collected {
+    /// The first address not looked at.
+    next: usize,
+    /// What it saw after the last candidate.
+    seen_after: Seen,
+    /// Whether it stopped because a replacement table could not be allocated.
+    alloc_failed: bool,
 }
 
 /// One mmap-lock hold.
@@ -208,7 +240,9 @@ impl<'g> Batch<'g, '_> {
     /// at the start of a batch, so that it is retried once and then skipped.
     fn run(mut self, addr: usize, batch: usize, contended_at: &mut Option<usize>) -> Result<usize> {
         let mut cands = KVec::with_capacity(batch, GFP_KERNEL)?;
-        let (mut next, alloc_failed) = self.collect(addr, batch, &mut cands);
+        let collected = self.collect(addr, batch, &mut cands);
+        let mut next = collected.next;
+        let mut ended_early = false;
 
         let mut rmap = RmapLocks::new();
         let mut moved = KVec::with_capacity(cands.len(), GFP_KERNEL)?;
@@ -217,6 +251,7 @@ impl<'g> Batch<'g, '_> {
                 Ok(()) => {}
                 Err(_) if rmap.is_empty() && *contended_at == Some(cand.addr) => {
                     // Retried once already: give up on this table.
+                    self.out.add_seen(cand.seen_before);
                     self.out.examined += 1;
                     self.out.skipped_contended += 1;
                     *contended_at = None;
@@ -228,9 +263,11 @@ impl<'g> Batch<'g, '_> {
                         *contended_at = Some(cand.addr);
                     }
                     next = cand.addr;
+                    ended_early = true;
                     break;
                 }
             }
+            self.out.add_seen(cand.seen_before);
             self.out.examined += 1;
             match self.replace(cand) {
                 // Cannot fail: there is room for every candidate, and losing
@@ -241,17 +278,22 @@ impl<'g> Batch<'g, '_> {
                 None => self.out.skipped_changed += 1,
             }
         }
+        if !ended_early {
+            self.out.add_seen(collected.seen_after);
+        }
         if !moved.is_empty() {
             flush_all_cpus();
         }
         for (old, new) in moved.iter().copied() {
+            // SAFETY: we unlinked `old` and retire it only below; `new` is
+            // live, installed by us under the locks we still hold.
+            let (old_ptl, new_ptl) = unsafe { (old.ptl(), new.ptl()) };
             let found = {
-                // SAFETY: `old` is still allocated (it is retired only below),
-                // and no other page-table lock is held here.
-                let _old = unsafe { SpinGuard::lock(old.ptl(), 0) };
-                let _new = (new.ptl() != old.ptl())
-                    // SAFETY: `new` is live; its own lock, nested under `old`'s.
-                    .then(|| unsafe { SpinGuard::lock(new.ptl(), sys::NESTING_SECOND) });
+                // SAFETY: valid (above); no other page-table lock is held here.
+                let _old = unsafe { SpinGuard::lock(old_ptl, 0) };
+                let _new = (new_ptl != old_ptl)
+                    // SAFETY: valid (above); its own lock, nested under `old`'s.
+                    .then(|| unsafe { SpinGuard::lock(new_ptl, sys::NESTING_SECOND) });
                 // SAFETY: `new` replaced `old`, all CPUs were flushed since,
                 // and both locks plus the mmap, VMA and rmap locks are held.
                 unsafe { table::reconcile(old, new) }
@@ -271,30 +313,36 @@ impl<'g> Batch<'g, '_> {
             // SAFETY: unlinked by `replace`, and every TLB flushed since.
             unsafe { old.retire() };
         }
-        if alloc_failed {
+        if collected.alloc_failed && !ended_early {
             return Err(ENOMEM);
         }
         Ok(next)
     }
 
-    /// Walks from `addr` and fills `cands` with up to `batch` tables to move.
-    /// Returns where it stopped and whether an allocation failed.
-    fn collect(
-        &mut self,
-        addr: usize,
-        batch: usize,
-        cands: &mut KVec<Candidate<'g>>,
-    ) -> (usize, bool) {
+    /// Walks from `addr` and fills `cands` with up to `batch` tables to move,
+    /// each with a replacement allocated.
+    ///
+    /// Every VMA that a candidate's 2 MiB span touches is write-locked here,
+    /// before any rmap lock is taken: `vma_start_write` waits for per-VMA-lock
+    /// faults, which may themselves wait for an rmap lock (NUMA migration,
+    /// `UFFDIO_MOVE`), so taking it after an rmap lock could deadlock.
+    fn collect(&mut self, addr: usize, batch: usize, cands: &mut KVec<Candidate<'g>>) -> Collected {
+        let mut seen = Seen::default();
         let mut pos = addr;
+        let done = |next, seen| Collected {
+            next,
+            seen_after: seen,
+            alloc_failed: false,
+        };
         while pos < self.end && cands.len() < batch {
             let Some(vma) = self.guard.find_vma(pos) else {
-                return (self.end, false);
+                return done(self.end, seen);
             };
             if vma.start() >= self.end {
-                return (self.end, false);
+                return done(self.end, seen);
             }
             if vma.is_hugetlb() {
-                self.out.skipped_hugetlb_vmas += 1;
+                seen.hugetlb_vmas += 1;
                 pos = vma.end();
                 continue;
             }
@@ -310,19 +358,26 @@ impl<'g> Batch<'g, '_> {
                     }
                     PmdLookup::Slot(slot) => slot,
                 };
-                let seen = slot.read();
-                if let Some(old) = seen.pte_table() {
+                let seen_entry = slot.read();
+                if let Some(old) = seen_entry.pte_table() {
                     if old.node() == self.node {
-                        self.out.examined += 1;
-                        self.out.already += 1;
+                        seen.already += 1;
                     } else {
                         let Ok(new) = NewPteTable::alloc(self.node, self.memcg) else {
-                            return (pmd_addr, true);
+                            return Collected {
+                                next: pmd_addr,
+                                seen_after: seen,
+                                alloc_failed: true,
+                            };
                         };
+                        for span_vma in self.guard.vmas(pmd_addr, pmd_addr + PMD_SIZE) {
+                            span_vma.write_lock();
+                        }
                         let cand = Candidate {
+                            seen_before: core::mem::take(&mut seen),
                             addr: pmd_addr,
                             slot,
-                            seen,
+                            seen: seen_entry,
                             old,
                             new,
                         };
@@ -335,17 +390,16 @@ impl<'g> Batch<'g, '_> {
             // A hole may have taken us past VMAs that still need a look.
             pos = pmd_addr.min(align_up(stop, PMD_SIZE));
         }
-        (pos, false)
+        done(pos, seen)
     }
 
-    /// Write-locks every VMA in the 2 MiB span at `addr`, and adds the rmap
-    /// locks of their files and anon_vma families to `rmap`.
+    /// Adds the rmap locks of the files and anon_vma families of every VMA in
+    /// the 2 MiB span at `addr` to `rmap`. `collect` write-locked the VMAs.
     fn lock_span(&self, rmap: &mut RmapLocks, addr: usize) -> Result<(), Contended> {
         let mut files = [NonNull::dangling(); MAX_SPAN_OWNERS];
         let mut anons = [NonNull::dangling(); MAX_SPAN_OWNERS];
         let (mut nfiles, mut nanons) = (0, 0);
         for vma in self.guard.vmas(addr, addr + PMD_SIZE) {
-            vma.write_lock();
             if let Some(m) = vma.mapping() {
                 if !files[..nfiles].contains(&m) {
                     *files.get_mut(nfiles).ok_or(Contended::Full)? = m;
@@ -372,11 +426,13 @@ impl<'g> Batch<'g, '_> {
         if !cand.slot.read().same(cand.seen) {
             return None;
         }
-        let _old_ptl = (cand.old.ptl() != pmd.ptr())
-            // SAFETY: `old` is live while its entry is unchanged under the PMD
-            // lock; its lock nests inside the PMD lock.
-            .then(|| unsafe { SpinGuard::lock(cand.old.ptl(), sys::NESTING_SECOND) });
-        let _new_ptl = cand.new.lock_if_distinct(&[pmd.ptr(), cand.old.ptl()]);
+        // SAFETY: the entry still points to `old`, re-checked under the PMD
+        // lock with the span's rmap locks held: `old` is live.
+        let old_ptl = unsafe { cand.old.ptl() };
+        let _old_ptl = (old_ptl != pmd.ptr())
+            // SAFETY: valid (above); it nests inside the PMD lock.
+            .then(|| unsafe { SpinGuard::lock(old_ptl, sys::NESTING_SECOND) });
+        let _new_ptl = cand.new.lock_if_distinct(&[pmd.ptr(), old_ptl]);
         // SAFETY: `slot` points to `old` (checked above), and we hold the PMD
         // lock, `old`'s lock, and the new table's lock if it has its own.
         let new = unsafe { cand.new.install(&cand.slot, cand.old) };

@@ -56,6 +56,13 @@ struct Ptreloc {
 
 impl kernel::Module for Ptreloc {
     fn init(module: &'static ThisModule) -> Result<Self> {
+        // SAFETY: reads a boot-time constant.
+        if unsafe { sys::ptreloc_xen_pv_domain() } {
+            // Xen PV maps page tables read-only and must be told about new
+            // ones (paravirt_alloc_pte/release_pte); we write them directly.
+            pr_err!("Xen PV guests are not supported\n");
+            return Err(ENODEV);
+        }
         let state = KBox::pin_init(State::new(), GFP_KERNEL)?;
         let fops = KBox::new(
             Fops {

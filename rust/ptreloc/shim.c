@@ -19,7 +19,10 @@
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/spinlock.h>
+#include <xen/xen.h>
 #include <asm/pgalloc.h>
+
+#include "shim.h"
 
 #ifndef CONFIG_SPLIT_PTE_PTLOCKS
 #error "ptreloc relies on split PTE page-table locks (CONFIG_SPLIT_PTE_PTLOCKS)"
@@ -43,6 +46,11 @@ bool ptreloc_node_online(int nid)
 }
 
 /* Tasks and mms */
+
+bool ptreloc_xen_pv_domain(void)
+{
+	return xen_pv_domain();
+}
 
 bool ptreloc_fatal_signal_pending(void)
 {
@@ -314,9 +322,9 @@ spinlock_t *ptreloc_pmd_lockptr(struct mm_struct *mm, pmd_t *pmd)
 	return pmd_lockptr(mm, pmd);
 }
 
-void ptreloc_spin_lock_nested(spinlock_t *lock)
+void ptreloc_spin_lock_nested(spinlock_t *lock, unsigned int subclass)
 {
-	spin_lock_nested(lock, SINGLE_DEPTH_NESTING);
+	spin_lock_nested(lock, subclass);
 }
 
 void ptreloc_smp_wmb(void)

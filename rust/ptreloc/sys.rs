@@ -73,6 +73,7 @@ extern "C" {
     pub(crate) fn ptreloc_node_online(nid: c_int) -> bool;
 
     // shim.c: tasks and mms
+    pub(crate) fn ptreloc_xen_pv_domain() -> bool;
     pub(crate) fn ptreloc_fatal_signal_pending() -> bool;
     pub(crate) fn ptreloc_cond_resched();
     pub(crate) fn ptreloc_mm_users(mm: *mut mm_struct) -> c_int;

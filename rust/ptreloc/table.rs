@@ -4,9 +4,12 @@
 //!
 //! Everything here is reached through an [`MmapWriteGuard`], whose lifetime
 //! bounds every pointer into the tables: with the mmap lock held for writing,
-//! no upper-level table of the mm can be freed or replaced except by us (file
-//! THP collapse may clear a PMD entry, but only under the rmap and PMD locks,
-//! which we take and under which we re-check the entry).
+//! no PGD, P4D, PUD or PMD table of the mm can be freed or replaced except by
+//! us. A PTE table can: file THP collapse (`retract_page_tables`) clears its
+//! PMD entry and frees it under the file's rmap lock and the PMD lock only.
+//! So a [`PteTable`] read from an entry is only a hint until the entry is
+//! re-checked under the PMD lock with that rmap lock held; only then may its
+//! lock be used ([`PteTable::ptl`] is unsafe for that reason).
 
 use core::marker::PhantomData;
 use core::ptr::NonNull;
@@ -165,8 +168,9 @@ impl PmdVal {
         if !is_table {
             return None;
         }
-        // SAFETY: a present non-leaf entry points to a PTE table page, kept
-        // allocated by the mmap lock the entry's slot was read under.
+        // SAFETY: a present non-leaf entry points to a PTE table page. It may
+        // be freed under us (see the module docs), but its `struct page`
+        // stays valid memory: only its node is read before a re-check.
         unsafe { TablePage::new(sys::ptreloc_pte_page(self.0)) }.map(PteTable)
     }
 
@@ -185,8 +189,15 @@ impl PteTable {
         self.0.node()
     }
 
-    pub(crate) fn ptl(&self) -> NonNull<sys::spinlock_t> {
-        // SAFETY: a live PTE table has a lock.
+    /// The table's lock.
+    ///
+    /// # Safety
+    ///
+    /// The table must be live: its PMD entry re-checked under the PMD lock
+    /// with the rmap locks of its span held, or unlinked by us and not yet
+    /// retired.
+    pub(crate) unsafe fn ptl(&self) -> NonNull<sys::spinlock_t> {
+        // SAFETY: a live PTE table has a lock (caller).
         unsafe { self.0.ptl() }
     }
 
@@ -289,6 +300,7 @@ impl NewPteTable {
             if sys::alloc_split_ptlocks() {
                 sys::ptreloc_ptlock_set(new.page.as_ptr(), old.ptl().as_ptr());
             }
+            // (`old.ptl()`: `old` is live, the caller holds its lock.)
             let (src, dst) = (old.0.entries(), new.entries());
             for i in 0..PTRS_PER_TABLE {
                 dst.add(i).write(src.add(i).read_volatile());

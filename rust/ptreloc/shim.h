@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The C shim's functions, declared for the compiler's prototype checks; the
+ * Rust declarations of the same functions are in sys.rs.
+ */
+#ifndef PTRELOC_SHIM_H
+#define PTRELOC_SHIM_H
+
+#include <linux/mm_types.h>
+#include <linux/pgtable.h>
+#include <linux/smp.h>
+#include <linux/spinlock_types.h>
+
+struct address_space;
+struct anon_vma;
+struct mem_cgroup;
+
+unsigned int ptreloc_num_memory_nodes(void);
+bool ptreloc_node_has_memory(int nid);
+bool ptreloc_node_online(int nid);
+bool ptreloc_xen_pv_domain(void);
+bool ptreloc_fatal_signal_pending(void);
+void ptreloc_cond_resched(void);
+int ptreloc_mm_users(struct mm_struct *mm);
+bool ptreloc_mm_valid_pasid(struct mm_struct *mm);
+int ptreloc_mmap_write_lock_killable(struct mm_struct *mm);
+void ptreloc_mmap_write_unlock(struct mm_struct *mm);
+void ptreloc_vma_start_write(struct vm_area_struct *vma);
+bool ptreloc_vma_is_hugetlb(struct vm_area_struct *vma);
+void ptreloc_i_mmap_lock_write(struct address_space *mapping);
+bool ptreloc_i_mmap_trylock_write(struct address_space *mapping);
+void ptreloc_i_mmap_unlock_write(struct address_space *mapping);
+void ptreloc_anon_vma_lock_write(struct anon_vma *anon_vma);
+bool ptreloc_anon_vma_trylock_write(struct anon_vma *anon_vma);
+void ptreloc_anon_vma_unlock_write(struct anon_vma *anon_vma);
+struct anon_vma *ptreloc_anon_vma_root(struct anon_vma *anon_vma);
+pgd_t *ptreloc_pgd_offset(struct mm_struct *mm, unsigned long addr);
+p4d_t *ptreloc_p4d_offset(pgd_t *pgd, unsigned long addr);
+pud_t *ptreloc_pud_offset(p4d_t *p4d, unsigned long addr);
+pmd_t *ptreloc_pmd_offset(pud_t *pud, unsigned long addr);
+bool ptreloc_pgtable_l5_enabled(void);
+pgd_t ptreloc_pgdp_get(pgd_t *pgd);
+p4d_t ptreloc_p4dp_get(p4d_t *p4d);
+pud_t ptreloc_pudp_get(pud_t *pud);
+pmd_t ptreloc_pmdp_get(pmd_t *pmd);
+bool ptreloc_pmd_same(pmd_t a, pmd_t b);
+struct page *ptreloc_pgd_page(pgd_t *pgd);
+struct page *ptreloc_p4d_page(pgd_t pgd);
+struct page *ptreloc_pud_page(p4d_t p4d);
+struct page *ptreloc_pmd_page(pud_t pud);
+struct page *ptreloc_pte_page(pmd_t pmd);
+gfp_t ptreloc_gfp_pgtable_user(void);
+struct page *ptreloc_alloc_page_node(int nid, gfp_t gfp);
+int ptreloc_page_to_nid(struct page *page);
+void *ptreloc_page_address(struct page *page);
+bool ptreloc_alloc_split_ptlocks(void);
+spinlock_t *ptreloc_ptlock_ptr(struct page *page);
+void ptreloc_ptlock_set(struct page *page, spinlock_t *ptl);
+void ptreloc_ptlock_init(struct page *page);
+void ptreloc_pgtable_account(struct page *page);
+void ptreloc_pgtable_unaccount(struct page *page);
+struct page *ptreloc_rcu_head_page(struct rcu_head *head);
+struct rcu_head *ptreloc_page_rcu_head(struct page *page);
+void ptreloc_pmd_populate(struct mm_struct *mm, pmd_t *pmd, struct page *pte);
+spinlock_t *ptreloc_pmd_lockptr(struct mm_struct *mm, pmd_t *pmd);
+void ptreloc_spin_lock_nested(spinlock_t *lock, unsigned int subclass);
+void ptreloc_smp_wmb(void);
+void ptreloc_warn(const char *msg);
+struct mem_cgroup *ptreloc_set_active_memcg(struct mem_cgroup *memcg);
+void ptreloc_mem_cgroup_put(struct mem_cgroup *memcg);
+void ptreloc_on_each_cpu(smp_call_func_t func);
+
+bool ptreloc_pgd_none(pgd_t entry);
+bool ptreloc_pgd_bad(pgd_t entry);
+bool ptreloc_p4d_none(p4d_t entry);
+bool ptreloc_p4d_bad(p4d_t entry);
+bool ptreloc_p4d_leaf(p4d_t entry);
+bool ptreloc_pud_none(pud_t entry);
+bool ptreloc_pud_bad(pud_t entry);
+bool ptreloc_pud_leaf(pud_t entry);
+bool ptreloc_pmd_bad(pmd_t entry);
+bool ptreloc_pmd_leaf(pmd_t entry);
+bool ptreloc_pmd_present(pmd_t entry);
+
+#endif /* PTRELOC_SHIM_H */
