@@ -624,6 +624,25 @@ TEST_F_TIMEOUT(slow, one_gib_anon_mapping, 1200)
 	       before.kpf[0], before.kpf[1], after.kpf[0], after.kpf[1]);
 	TH_LOG("moved %ld tables in %ld batches; elapsed %ld ns, longest mmap-lock hold %ld ns",
 	       o.moved, o.batches, o.elapsed_ns, o.longest_hold_ns);
+	/* The same move with other batch sizes, for the choice of the default. */
+	{
+		static const char *const batches[] = { "8", "64", "512" };
+		char old[32];
+		int i, node = 1;
+
+		ASSERT_LT(0, read_file(PTRELOC_DEBUGFS "/batch", old, sizeof(old)));
+		for (i = 0; i < 6; i++) {
+			ASSERT_EQ(0, ctl_write("batch", batches[i / 2]));
+			node = 1 - node;
+			ASSERT_EQ(0, relocate(getpid(), node, (unsigned long)p,
+					      (unsigned long)p + len, &o));
+			ASSERT_EQ(512, o.moved);
+			TH_LOG("batch %s: %ld batches, elapsed %ld ns, longest hold %ld ns",
+			       batches[i / 2], o.batches, o.elapsed_ns, o.longest_hold_ns);
+		}
+		ASSERT_EQ(0, ctl_write("batch", old));
+	}
+	ASSERT_EQ(sum, checksum(p, len));
 	munmap(p, len);
 }
 
