@@ -113,6 +113,18 @@ static inline int ctl_write_fd(int fd, const char *req)
 	return n == (ssize_t)strlen(req) ? 0 : -EIO;
 }
 
+/* Write a string to a file by path. Returns 0 or -errno. */
+static inline int ctl_write_path(const char *path, const char *req)
+{
+	int fd = open(path, O_WRONLY), ret;
+
+	if (fd < 0)
+		return -errno;
+	ret = ctl_write_fd(fd, req);
+	close(fd);
+	return ret;
+}
+
 static inline int ctl_write(const char *file, const char *req)
 {
 	char path[256];

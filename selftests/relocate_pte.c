@@ -90,7 +90,7 @@ FIXTURE(slow) {};
 FIXTURE_SETUP(slow) {}
 FIXTURE_TEARDOWN(slow) {}
 
-TEST(anon_private)
+TEST_F_TIMEOUT(slow, anon_private, 300)
 {
 	size_t len = 64UL << 20;
 	struct outcome o;
@@ -128,7 +128,7 @@ static void shared_file_case(struct __test_metadata *_metadata, int fd, size_t l
 	munmap(p, len);
 }
 
-TEST(shared_memfd)
+TEST_F_TIMEOUT(slow, shared_memfd, 300)
 {
 	int fd;
 
@@ -139,7 +139,7 @@ TEST(shared_memfd)
 	close(fd);
 }
 
-TEST(shared_tmpfs_file)
+TEST_F_TIMEOUT(slow, shared_tmpfs_file, 300)
 {
 	char path[] = "/tmp/ptreloc-XXXXXX";
 	int fd;
@@ -152,7 +152,7 @@ TEST(shared_tmpfs_file)
 	close(fd);
 }
 
-TEST(private_file_after_cow)
+TEST_F_TIMEOUT(slow, private_file_after_cow, 300)
 {
 	size_t len = 16UL << 20, off;
 	char path[] = "/tmp/ptreloc-XXXXXX";
@@ -191,7 +191,7 @@ TEST(private_file_after_cow)
 	close(fd);
 }
 
-TEST(fork_child_shares_cow_pages)
+TEST_F_TIMEOUT(slow, fork_child_shares_cow_pages, 300)
 {
 	size_t len = 32UL << 20;
 	int to_child[2], to_parent[2];
@@ -234,7 +234,7 @@ TEST(fork_child_shares_cow_pages)
 	munmap(p, len);
 }
 
-TEST(soft_dirty_bits_preserved)
+TEST_F_TIMEOUT(slow, soft_dirty_bits_preserved, 300)
 {
 	size_t len = 8UL << 20, i, pages = len / PAGE_SZ;
 	uint64_t *pm;
@@ -298,7 +298,7 @@ static void move_untouched(struct __test_metadata *_metadata, void *p, size_t le
 	assert_moved(_metadata, &before, &after, o.moved, 0, 1);
 }
 
-TEST(swapped_out_entries)
+TEST_F_TIMEOUT(slow, swapped_out_entries, 300)
 {
 	size_t len = 16UL << 20, pages = len / PAGE_SZ, i, swapped = 0;
 	uint64_t *pm_before, *pm_after, sum;
@@ -331,7 +331,7 @@ TEST(swapped_out_entries)
 	munmap(p, len);
 }
 
-TEST(uffd_wp_bits_and_markers_preserved)
+TEST_F_TIMEOUT(slow, uffd_wp_bits_and_markers_preserved, 300)
 {
 	size_t len = 8UL << 20, pages = len / PAGE_SZ, i;
 	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_PAGEFAULT_FLAG_WP };
@@ -386,7 +386,7 @@ TEST(uffd_wp_bits_and_markers_preserved)
 	close(uffd);
 }
 
-TEST(prot_none_and_mprotect)
+TEST_F_TIMEOUT(slow, prot_none_and_mprotect, 300)
 {
 	size_t len = 16UL << 20;
 	struct placement before, after;
@@ -411,7 +411,7 @@ TEST(prot_none_and_mprotect)
 	munmap(p, len);
 }
 
-TEST(whole_mm_including_stack)
+TEST_F_TIMEOUT(slow, whole_mm_including_stack, 300)
 {
 	static const size_t stack_len = 256 << 10;
 	char stack_buf[256 << 10];
@@ -426,16 +426,19 @@ TEST(whole_mm_including_stack)
 	ASSERT_STREQ("ok", o.status);
 	ASSERT_LT(0, o.examined);
 	ASSERT_LT(0, census(getpid(), counts));
-	ASSERT_EQ(0, counts[PTE][0]);
-	ASSERT_EQ(o.examined, counts[PTE][1]);
+	/* Every table moved, or was reported skipped (rmap lock contention). */
+	TH_LOG("examined %ld moved %ld already %ld contended %ld changed %ld",
+	       o.examined, o.moved, o.already, o.skipped_contended, o.skipped_changed);
+	ASSERT_EQ(o.skipped_contended + o.skipped_changed, counts[PTE][0]);
+	ASSERT_EQ(o.moved + o.already, counts[PTE][1]);
 	ASSERT_EQ(sum, checksum(stack_buf, stack_len));
 	ASSERT_EQ(0, relocate(getpid(), 0, 0, 0, &o));
 	ASSERT_LT(0, census(getpid(), counts));
-	ASSERT_EQ(0, counts[PTE][1]);
+	ASSERT_EQ(o.skipped_contended + o.skipped_changed, counts[PTE][1]);
 	ASSERT_EQ(sum, checksum(stack_buf, stack_len));
 }
 
-TEST(range_limited_request)
+TEST_F_TIMEOUT(slow, range_limited_request, 300)
 {
 	size_t len = 8UL << 20;
 	long before[LEVELS][MAX_NODES], after[LEVELS][MAX_NODES];

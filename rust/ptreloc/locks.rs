@@ -115,10 +115,11 @@ pub(crate) const MAX_RMAP_LOCKS: usize = 16;
 /// The set of reverse-map locks held for a batch of tables, released in
 /// reverse order on drop.
 ///
-/// The first lock of a set is taken blocking; every later one only with a
-/// trylock, because two locks of one kind have no defined order between
-/// them and a later file lock may follow an anon_vma lock taken for an earlier
-/// table. A failed trylock ends the batch early instead of waiting.
+/// A lock is waited for only when that keeps the lock order (see
+/// `may_block_on`): the first file lock, and the first anon_vma lock. Any other
+/// is only tried, because two locks of one kind have no defined order between
+/// them, and a file lock may be needed after an anon_vma lock taken for an
+/// earlier table. A failed trylock ends the batch early instead of waiting.
 ///
 /// # Invariants
 ///
@@ -172,9 +173,9 @@ impl RmapLocks {
             }
             let outcome = if self.len == MAX_RMAP_LOCKS {
                 Err(Contended::Full)
-            } else if self.len == 0 {
-                // SAFETY: pinned by a VMA (caller). We hold no other rmap
-                // lock, only the mmap and VMA locks, which come before it.
+            } else if self.may_block_on(lock) {
+                // SAFETY: pinned by a VMA (caller); `may_block_on` keeps the
+                // lock order.
                 unsafe { lock.lock() };
                 Ok(())
             // SAFETY: pinned by a VMA (caller).
@@ -192,6 +193,21 @@ impl RmapLocks {
             self.len += 1;
         }
         Ok(())
+    }
+
+    /// Whether waiting for `lock` keeps the lock order: i_mmap_rwsem before
+    /// anon_vma, and never two of one kind (they have no order among
+    /// themselves), so only while nothing of its kind, nor of a later kind,
+    /// is held.
+    fn may_block_on(&self, lock: RmapLock) -> bool {
+        self.held[..self.len]
+            .iter()
+            .flatten()
+            .all(|held| match (lock, held) {
+                (RmapLock::File(_), _) => false,
+                (RmapLock::Anon(_), RmapLock::File(_)) => true,
+                (RmapLock::Anon(_), RmapLock::Anon(_)) => false,
+            })
     }
 
     /// Unlocks, newest first, every lock but the first `keep`.
