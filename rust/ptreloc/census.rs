@@ -25,6 +25,7 @@ use kernel::prelude::*;
 
 use crate::mm::{MmapWriteGuard, PinnedMm};
 use crate::sys::{self, PTRS_PER_TABLE};
+use crate::table::PmdVal;
 use crate::text::TextBuf;
 
 /// Whether the 1 GiB span at `addr` lies inside one hugetlb VMA: its PMD
@@ -155,16 +156,12 @@ impl Census {
     /// `pud` must point to a PMD table of an mm whose mmap lock is held.
     unsafe fn pmd_table(&mut self, pud: *mut sys::pud_t, base: usize) {
         for i in 0..PTRS_PER_TABLE {
-            // SAFETY: (all below) as for `of`.
-            unsafe {
-                let pmd = sys::ptreloc_pmd_offset(pud, base + i * sys::PMD_SIZE);
-                let e = sys::ptreloc_pmdp_get(pmd);
-                if sys::ptreloc_pmd_present(e)
-                    && !sys::ptreloc_pmd_leaf(e)
-                    && !sys::ptreloc_pmd_bad(e)
-                {
-                    self.count(PTE, sys::ptreloc_pte_page(e));
-                }
+            // SAFETY: as for `of`.
+            let e = unsafe {
+                sys::ptreloc_pmdp_get(sys::ptreloc_pmd_offset(pud, base + i * sys::PMD_SIZE))
+            };
+            if let Some(table) = PmdVal::from_raw(e).pte_table() {
+                self.count_on(PTE, table.node());
             }
         }
     }
@@ -174,8 +171,11 @@ impl Census {
     /// `page` must be a valid page.
     unsafe fn count(&mut self, level: usize, page: *mut sys::page) {
         // SAFETY: valid (caller).
-        let node = unsafe { sys::ptreloc_page_to_nid(page) } as usize;
-        if let Some(c) = self.counts.get_mut(level * self.nodes + node) {
+        self.count_on(level, unsafe { sys::ptreloc_page_to_nid(page) });
+    }
+
+    fn count_on(&mut self, level: usize, node: i32) {
+        if let Some(c) = self.counts.get_mut(level * self.nodes + node as usize) {
             *c += 1;
         }
     }

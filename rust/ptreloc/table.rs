@@ -156,6 +156,11 @@ impl<'g> PmdSlot<'g> {
 pub(crate) struct PmdVal(sys::pmd_t);
 
 impl PmdVal {
+    /// An entry value read by other means (the census walk).
+    pub(crate) fn from_raw(entry: sys::pmd_t) -> Self {
+        Self(entry)
+    }
+
     /// The PTE table this entry points to: `None` for an empty entry, a huge
     /// page (leaf), a migration or device entry, or a corrupt one.
     pub(crate) fn pte_table(self) -> Option<PteTable> {
