@@ -25,7 +25,7 @@ use kernel::prelude::*;
 
 use crate::mm::{MmapWriteGuard, PinnedMm};
 use crate::sys::{self, PTRS_PER_TABLE};
-use crate::table::PmdVal;
+use crate::table::{self, PmdVal};
 use crate::text::TextBuf;
 
 /// Whether the 1 GiB span at `addr` lies inside one hugetlb VMA: its PMD
@@ -78,16 +78,12 @@ impl Census {
         unsafe {
             let pgd0 = sys::ptreloc_pgd_offset(mm, 0);
             census.count(PGD, sys::ptreloc_pgd_page(pgd0));
-            let pgd_size = if census.p4d_folded {
-                sys::P4D_SIZE
-            } else {
-                sys::PGDIR_SIZE_L5
-            };
+            let pgd_size = table::pgd_entry_size();
             let mut addr = 0;
             while addr < user_end {
                 let pgd = sys::ptreloc_pgd_offset(mm, addr);
                 let e = sys::ptreloc_pgdp_get(pgd);
-                if !sys::ptreloc_pgd_none(e) && !sys::ptreloc_pgd_bad(e) {
+                if table::pgd_is_table(e) {
                     if !census.p4d_folded {
                         census.count(P4D, sys::ptreloc_p4d_page(e));
                     }
@@ -115,10 +111,7 @@ impl Census {
             unsafe {
                 let p4d = sys::ptreloc_p4d_offset(pgd, addr);
                 let e = sys::ptreloc_p4dp_get(p4d);
-                if !sys::ptreloc_p4d_none(e)
-                    && !sys::ptreloc_p4d_bad(e)
-                    && !sys::ptreloc_p4d_leaf(e)
-                {
+                if table::p4d_is_table(e) {
                     self.count(PUD, sys::ptreloc_pud_page(e));
                     self.pud_table(guard, p4d, addr);
                 }
@@ -140,10 +133,7 @@ impl Census {
             unsafe {
                 let pud = sys::ptreloc_pud_offset(p4d, addr);
                 let e = sys::ptreloc_pudp_get(pud);
-                if !sys::ptreloc_pud_none(e)
-                    && !sys::ptreloc_pud_bad(e)
-                    && !sys::ptreloc_pud_leaf(e)
-                {
+                if table::pud_is_table(e) {
                     self.count(PMD, sys::ptreloc_pmd_page(e));
                     self.pmd_table(pud, addr);
                 }

@@ -105,7 +105,7 @@ pub(crate) fn relocate(
 }
 
 /// Whether `node` can take page tables: online, with memory.
-pub(crate) fn node_usable(node: i32) -> bool {
+fn node_usable(node: i32) -> bool {
     // SAFETY: the helpers only test node masks; `node` is below `nr_node_ids`
     // (checked by the parser).
     unsafe { sys::ptreloc_node_online(node) && sys::ptreloc_node_has_memory(node) }

@@ -79,6 +79,35 @@ pub(crate) struct PmdSlot<'g> {
     _guard: PhantomData<&'g MmapWriteGuard<'g>>,
 }
 
+/// Bytes mapped by one PGD entry: 256 TiB with 5-level paging, else 512 GiB
+/// (the P4D level is folded into the PGD).
+pub(crate) fn pgd_entry_size() -> usize {
+    // SAFETY: reads a boot-time constant.
+    if unsafe { sys::ptreloc_pgtable_l5_enabled() } {
+        sys::PGDIR_SIZE_L5
+    } else {
+        sys::P4D_SIZE
+    }
+}
+
+/// Whether a PGD entry points to a (P4D or, folded, PUD) table.
+pub(crate) fn pgd_is_table(e: sys::Pgd) -> bool {
+    // SAFETY: pure functions of the entry value.
+    unsafe { !sys::ptreloc_pgd_none(e) && !sys::ptreloc_pgd_bad(e) }
+}
+
+/// Whether a P4D entry points to a PUD table.
+pub(crate) fn p4d_is_table(e: sys::P4d) -> bool {
+    // SAFETY: pure functions of the entry value.
+    unsafe { !sys::ptreloc_p4d_none(e) && !sys::ptreloc_p4d_bad(e) && !sys::ptreloc_p4d_leaf(e) }
+}
+
+/// Whether a PUD entry points to a PMD table (not a 1 GiB leaf).
+pub(crate) fn pud_is_table(e: sys::pud_t) -> bool {
+    // SAFETY: pure functions of the entry value.
+    unsafe { !sys::ptreloc_pud_none(e) && !sys::ptreloc_pud_bad(e) && !sys::ptreloc_pud_leaf(e) }
+}
+
 /// Rounds `addr` up to the next multiple of `size` (a power of two).
 fn next_boundary(addr: usize, size: usize) -> usize {
     (addr | (size - 1)).saturating_add(1)
@@ -93,27 +122,19 @@ impl<'g> PmdSlot<'g> {
         // only followed when they point to a table.
         unsafe {
             let pgd = sys::ptreloc_pgd_offset(mm, addr);
-            let e = sys::ptreloc_pgdp_get(pgd);
-            let pgd_size = if sys::ptreloc_pgtable_l5_enabled() {
-                sys::PGDIR_SIZE_L5
-            } else {
-                sys::P4D_SIZE
-            };
-            if sys::ptreloc_pgd_none(e) || sys::ptreloc_pgd_bad(e) {
+            if !pgd_is_table(sys::ptreloc_pgdp_get(pgd)) {
                 return PmdLookup::Hole {
-                    next: next_boundary(addr, pgd_size),
+                    next: next_boundary(addr, pgd_entry_size()),
                 };
             }
             let p4d = sys::ptreloc_p4d_offset(pgd, addr);
-            let e = sys::ptreloc_p4dp_get(p4d);
-            if sys::ptreloc_p4d_none(e) || sys::ptreloc_p4d_bad(e) || sys::ptreloc_p4d_leaf(e) {
+            if !p4d_is_table(sys::ptreloc_p4dp_get(p4d)) {
                 return PmdLookup::Hole {
                     next: next_boundary(addr, sys::P4D_SIZE),
                 };
             }
             let pud = sys::ptreloc_pud_offset(p4d, addr);
-            let e = sys::ptreloc_pudp_get(pud);
-            if sys::ptreloc_pud_none(e) || sys::ptreloc_pud_bad(e) || sys::ptreloc_pud_leaf(e) {
+            if !pud_is_table(sys::ptreloc_pudp_get(pud)) {
                 return PmdLookup::Hole {
                     next: next_boundary(addr, sys::PUD_SIZE),
                 };
