@@ -12,7 +12,12 @@ set -u
 mod_dir=${1:?usage: run.sh MODULE_DIR SELFTEST_BIN_DIR}
 bin_dir=${2:?usage: run.sh MODULE_DIR SELFTEST_BIN_DIR}
 
-steps=6 n=0 pass=0 fail=0 skip=0
+steps=7 n=0 pass=0 fail=0 skip=0
+# No program may run longer than this: the harness's own per-test timeouts
+# cannot stop a task stuck in the kernel.
+program_timeout=${PTRELOC_PROGRAM_TIMEOUT:-1200}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
 
 report() { # report OK NAME
 	n=$((n + 1))
@@ -28,12 +33,32 @@ step() { # step NAME COMMAND...: a shell step counted as one test
 	report "$rc" "$name"
 }
 
+# Dump what every task of a stuck program is doing, as the kernel sees it.
+diagnose() { # diagnose NAME
+	local pid
+	echo "# $1 ran out of time; kernel stacks of its tasks:"
+	for pid in $(pgrep -f "$bin_dir/$1"); do
+		echo "# pid $pid ($(cat /proc/"$pid"/wchan 2>/dev/null)):"
+		sed 's/^/#   /' /proc/"$pid"/stack 2>/dev/null
+	done
+	echo w >/proc/sysrq-trigger 2>/dev/null
+}
+
 program() { # program NAME: a kselftest program, its cases counted one by one
-	local name=$1 out rc totals p f s e
-	out=$("$bin_dir/$name" 2>&1)
+	local name=$1 log="$tmp/$1.out" rc pid totals p f s e
+	# Output goes to a file, not a pipe: a stray child holding the pipe open
+	# would otherwise keep us waiting after the program itself has exited.
+	"$bin_dir/$name" >"$log" 2>&1 &
+	pid=$!
+	tail -n +1 --pid="$pid" -f "$log" | sed 's/^/# /' &
+	if ! timeout_wait "$pid" "$program_timeout"; then
+		diagnose "$name"
+		kill -KILL "$pid" 2>/dev/null
+	fi
+	wait "$pid"
 	rc=$?
-	printf '%s\n' "$out" | sed 's/^/# /'
-	totals=$(printf '%s\n' "$out" | sed -n 's/^# Totals: pass:\([0-9]*\) fail:\([0-9]*\) xfail:[0-9]* xpass:[0-9]* skip:\([0-9]*\) error:\([0-9]*\).*/\1 \2 \3 \4/p')
+	wait # for tail, which has seen the end of the file
+	totals=$(sed -n 's/^# Totals: pass:\([0-9]*\) fail:\([0-9]*\) xfail:[0-9]* xpass:[0-9]* skip:\([0-9]*\) error:\([0-9]*\).*/\1 \2 \3 \4/p' "$log")
 	if [ -z "$totals" ]; then
 		# It died before printing its totals: one failure at least.
 		fail=$((fail + 1))
@@ -44,6 +69,14 @@ program() { # program NAME: a kselftest program, its cases counted one by one
 	pass=$((pass + p)) fail=$((fail + f + e)) skip=$((skip + s))
 	((f + e == 0 && rc != 0 && rc != 4)) && fail=$((fail + 1))
 	report "$((rc == 4 ? 0 : rc))" "selftests: ptreloc: $name"
+}
+
+timeout_wait() { # timeout_wait PID SECONDS: 0 if PID ended in time
+	local left=$2
+	while kill -0 "$1" 2>/dev/null; do
+		((left-- > 0)) || return 1
+		sleep 1
+	done
 }
 
 # Swap for the swapped-out-entries test: zram, compressed in guest memory.
@@ -58,6 +91,7 @@ step "insmod ptreloc.ko" insmod "$mod_dir/ptreloc.ko"
 program module_loaded
 program relocate_errors
 program relocate_pte
+program relocate_memcg
 step "rmmod ptreloc" rmmod ptreloc
 program module_unloaded
 

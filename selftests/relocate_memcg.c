@@ -1,0 +1,298 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Relocation and memory cgroups and signals: new tables are charged to the
+ * process's memcg, whose page-table and VmPTE counts do not change; a memcg
+ * at its limit makes a request fail with ENOMEM, leaving every table either
+ * moved or untouched; a signal interrupts a request waiting for another one
+ * on the same process (EINTR).
+ */
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+
+#include "kselftest_harness.h"
+#include "ptreloc_util.h"
+
+#define CGROOT "/sys/fs/cgroup"
+#define CG CGROOT "/ptreloc-test"
+#define MAP_LEN (64UL << 20)
+#define BIG_LEN (512UL << 20)
+
+/*
+ * In a child: die with the parent, so that a failed assertion cannot leave
+ * a child running (and holding the target's mm or our stdout) forever.
+ */
+static void die_with_parent(pid_t parent)
+{
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
+		_exit(4);
+}
+
+/* A child that maps and fills len bytes with tables on node 0. */
+struct target {
+	size_t len;
+	pid_t pid;
+	int go;		/* write a byte: check the data and exit */
+	int status;	/* the child's checksum verdict */
+	char *p;
+};
+
+static int start_target(struct target *t, const char *cgroup, size_t len)
+{
+	int to_child[2], to_parent[2];
+	pid_t parent;
+	char c;
+
+	if (pipe(to_child) || pipe(to_parent))
+		return -1;
+	t->len = len;
+	t->p = mmap_aligned(len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (t->p == MAP_FAILED)
+		return -1;
+	parent = getpid();
+	t->pid = fork();
+	if (t->pid < 0)
+		return -1;
+	if (!t->pid) {
+		char pid[16];
+		uint64_t sum;
+
+		die_with_parent(parent);
+		snprintf(pid, sizeof(pid), "%d", getpid());
+		if (cgroup && ctl_write_path(cgroup, pid))
+			_exit(2);
+		madvise(t->p, len, MADV_NOHUGEPAGE);
+		bind_to_node(0);
+		fill_pattern(t->p, len, 42);
+		sum = checksum(t->p, len);
+		if (write(to_parent[1], "r", 1) != 1 || read(to_child[0], &c, 1) != 1)
+			_exit(3);
+		_exit(checksum(t->p, len) == sum ? 0 : 1);
+	}
+	close(to_child[0]);
+	close(to_parent[1]);
+	t->go = to_child[1];
+	if (read(to_parent[0], &c, 1) != 1)
+		return -1;
+	close(to_parent[0]);
+	return 0;
+}
+
+/* Let the target check its data; returns its exit status. */
+static int finish_target(struct target *t)
+{
+	int status;
+
+	if (write(t->go, "x", 1) != 1 || waitpid(t->pid, &status, 0) != t->pid)
+		return -1;
+	close(t->go);
+	munmap(t->p, t->len);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static long file_long(const char *path, const char *key)
+{
+	char buf[8192], *p;
+
+	if (read_file(path, buf, sizeof(buf)) < 0)
+		return -1;
+	if (!key)
+		return strtol(buf, NULL, 10);
+	p = strstr(buf, key);
+	return p ? strtol(p + strlen(key), NULL, 10) : -1;
+}
+
+static long vm_pte_kb(pid_t pid)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	return file_long(path, "VmPTE:");
+}
+
+/* A memory cgroup for the target, created fresh. */
+FIXTURE(memcg) {
+	int ready;
+};
+
+FIXTURE_SETUP(memcg)
+{
+	const char *why = relocation_unavailable();
+
+	self->ready = 0;
+	if (why)
+		SKIP(return, "%s", why);
+	if (!is_dir(CGROOT "/ptreloc-test")) {
+		char controllers[256];
+
+		if (read_file(CGROOT "/cgroup.controllers", controllers,
+			      sizeof(controllers)) < 0 &&
+		    mount("cgroup2", CGROOT, "cgroup2", 0, NULL))
+			SKIP(return, "cgroup2 not available");
+		if (ctl_write_path(CGROOT "/cgroup.subtree_control", "+memory") ||
+		    mkdir(CG, 0755))
+			SKIP(return, "cannot create a memory cgroup");
+	}
+	self->ready = 1;
+}
+
+FIXTURE_TEARDOWN(memcg)
+{
+	if (self->ready)
+		rmdir(CG);
+}
+
+TEST_F_TIMEOUT(memcg, charge_follows_the_process, 300)
+{
+	long stat_before, stat_after, pte_before, pte_after;
+	struct outcome o;
+	struct target t;
+
+	ASSERT_EQ(0, start_target(&t, CG "/cgroup.procs", MAP_LEN));
+	stat_before = file_long(CG "/memory.stat", "\npagetables ");
+	pte_before = vm_pte_kb(t.pid);
+	ASSERT_LT(0, stat_before);
+	ASSERT_EQ(0, relocate(t.pid, 1, (unsigned long)t.p, (unsigned long)t.p + MAP_LEN, &o));
+	ASSERT_EQ((long)(MAP_LEN / PMD_SZ), o.moved);
+	stat_after = file_long(CG "/memory.stat", "\npagetables ");
+	pte_after = vm_pte_kb(t.pid);
+	/* The same number of tables, charged to the same memcg. */
+	ASSERT_EQ(stat_before, stat_after);
+	ASSERT_EQ(pte_before, pte_after);
+	ASSERT_EQ(0, finish_target(&t));
+}
+
+TEST_F_TIMEOUT(memcg, limit_reached_is_enomem_and_consistent, 300)
+{
+	long before[LEVELS][MAX_NODES], after[LEVELS][MAX_NODES], current;
+	char limit[32], old_batch[32];
+	struct outcome o;
+	struct target t;
+	int ret;
+
+	/*
+	 * More tables than the memcg's per-CPU charge stock (64 pages per CPU)
+	 * can cover, all in one batch: old tables are uncharged after each
+	 * batch, and with smaller batches their pages could be recharged to
+	 * the next one before the limit is ever reached.
+	 */
+	ASSERT_LT(0, read_file(PTRELOC_DEBUGFS "/batch", old_batch, sizeof(old_batch)));
+	ASSERT_EQ(0, ctl_write("batch", "4096"));
+	ASSERT_EQ(0, start_target(&t, CG "/cgroup.procs", BIG_LEN));
+	ASSERT_EQ(0, ctl_write_path(CG "/memory.swap.max", "0"));
+	ASSERT_LT(0, census(t.pid, before));
+	/* Room for a few new tables (old ones are freed after the request). */
+	current = file_long(CG "/memory.current", NULL);
+	ASSERT_LT(0, current);
+	snprintf(limit, sizeof(limit), "%ld", current + 16 * 4096);
+	ASSERT_EQ(0, ctl_write_path(CG "/memory.max", limit));
+	ret = relocate(t.pid, 1, (unsigned long)t.p, (unsigned long)t.p + BIG_LEN, &o);
+	ASSERT_EQ(0, ctl_write_path(CG "/memory.max", "max"));
+	ASSERT_EQ(0, ctl_write("batch", old_batch));
+	ASSERT_EQ(-ENOMEM, ret);
+	ASSERT_STREQ("ENOMEM", o.status);
+	ASSERT_LT(o.moved, (long)(BIG_LEN / PMD_SZ));
+	TH_LOG("%ld of %lu tables moved before the memcg limit", o.moved, BIG_LEN / PMD_SZ);
+	/* What moved stays moved; the rest is untouched on node 0. */
+	ASSERT_LT(0, census(t.pid, after));
+	ASSERT_EQ(before[PTE][1] + o.moved, after[PTE][1]);
+	ASSERT_EQ(before[PTE][0] - o.moved, after[PTE][0]);
+	ASSERT_EQ(0, relocate(t.pid, 1, (unsigned long)t.p, (unsigned long)t.p + BIG_LEN, &o));
+	ASSERT_EQ((long)(BIG_LEN / PMD_SZ), o.moved + o.already);
+	ASSERT_EQ(0, finish_target(&t));
+}
+
+static void on_signal(int sig)
+{
+}
+
+/*
+ * A target whose mm is kept claimed by a child issuing whole-mm requests
+ * back to back, one table per batch (slow), alternating between the nodes.
+ */
+FIXTURE(contended) {
+	char old_batch[32];
+	struct target t;
+	pid_t busy;
+};
+
+FIXTURE_SETUP(contended)
+{
+	pid_t me = getpid();
+	int i;
+
+	self->busy = 0;
+	if (relocation_unavailable())
+		SKIP(return, "%s", relocation_unavailable());
+	ASSERT_LT(0, read_file(PTRELOC_DEBUGFS "/batch", self->old_batch,
+			       sizeof(self->old_batch)));
+	ASSERT_EQ(0, ctl_write("batch", "1"));
+	ASSERT_EQ(0, start_target(&self->t, NULL, MAP_LEN));
+	self->busy = fork();
+	ASSERT_LE(0, self->busy);
+	if (!self->busy) {
+		die_with_parent(me);
+		for (i = 0;; i++)
+			relocate(self->t.pid, i % 2, 0, 0, NULL);
+	}
+}
+
+FIXTURE_TEARDOWN(contended)
+{
+	if (self->busy > 0) {
+		kill(self->busy, SIGKILL);
+		waitpid(self->busy, NULL, 0);
+	}
+	if (self->old_batch[0])
+		ctl_write("batch", self->old_batch);
+}
+
+/* A request waiting for another one on the same mm is interrupted. */
+TEST_F_TIMEOUT(contended, signal_while_waiting_is_eintr, 300)
+{
+	struct sigaction sa = { .sa_handler = on_signal };	/* no SA_RESTART */
+	int ret = 0, attempts = 0;
+	pid_t me = getpid();
+
+	ASSERT_EQ(0, sigaction(SIGUSR1, &sa, NULL));
+	while (ret != -EINTR && attempts++ < 50) {
+		pid_t killer = fork();
+
+		ASSERT_LE(0, killer);
+		if (!killer) {
+			die_with_parent(me);
+			usleep(20000);
+			kill(me, SIGUSR1);
+			_exit(0);
+		}
+		ret = relocate(self->t.pid, 1, 0, 0, NULL);
+		ASSERT_TRUE(ret == 0 || ret == -EINTR);
+		waitpid(killer, NULL, 0);
+	}
+	TH_LOG("EINTR after %d attempts", attempts);
+	ASSERT_EQ(-EINTR, ret);
+	ASSERT_EQ(0, finish_target(&self->t));
+}
+
+/*
+ * A waiting request gets the mm when the running one ends, although the
+ * busy child asks again at once: it is not starved.
+ */
+TEST_F_TIMEOUT(contended, waiter_is_served, 300)
+{
+	struct sigaction sa = { .sa_handler = on_signal };	/* no SA_RESTART */
+	struct outcome o;
+	int i;
+
+	ASSERT_EQ(0, sigaction(SIGALRM, &sa, NULL));
+	for (i = 0; i < 5; i++) {
+		alarm(60);	/* a starved request fails with EINTR */
+		ASSERT_EQ(0, relocate(self->t.pid, i % 2, 0, 0, &o));
+		alarm(0);
+		ASSERT_STREQ("ok", o.status);
+	}
+	ASSERT_EQ(0, finish_target(&self->t));
+}
+
+TEST_HARNESS_MAIN
