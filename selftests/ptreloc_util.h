@@ -143,7 +143,7 @@ static inline int ctl_write(const char *file, const char *req)
 struct outcome {
 	char status[32];
 	long examined, moved, already, skipped_hugetlb_vmas, skipped_changed;
-	long skipped_contended, ad_entries, anomalies, batches;
+	long skipped_contended, skipped_crowded, ad_entries, anomalies, batches;
 	long longest_hold_ns, elapsed_ns;
 };
 
@@ -170,6 +170,7 @@ static inline void parse_outcome(const char *text, struct outcome *o)
 	o->skipped_hugetlb_vmas = outcome_field(text, "skipped_hugetlb_vmas");
 	o->skipped_changed = outcome_field(text, "skipped_changed");
 	o->skipped_contended = outcome_field(text, "skipped_contended");
+	o->skipped_crowded = outcome_field(text, "skipped_crowded");
 	o->ad_entries = outcome_field(text, "ad_entries_carried");
 	o->anomalies = outcome_field(text, "anomalies");
 	o->batches = outcome_field(text, "batches");

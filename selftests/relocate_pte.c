@@ -429,6 +429,8 @@ TEST_F_TIMEOUT(slow, whole_mm_including_stack, 300)
 	/* Every table moved, or was reported skipped (rmap lock contention). */
 	TH_LOG("examined %ld moved %ld already %ld contended %ld changed %ld",
 	       o.examined, o.moved, o.already, o.skipped_contended, o.skipped_changed);
+	/* Its spans (glibc's locale files among them) need few enough locks. */
+	ASSERT_EQ(0, o.skipped_crowded);
 	ASSERT_EQ(o.skipped_contended + o.skipped_changed, counts[PTE][0]);
 	ASSERT_EQ(o.moved + o.already, counts[PTE][1]);
 	ASSERT_EQ(sum, checksum(stack_buf, stack_len));
@@ -436,6 +438,59 @@ TEST_F_TIMEOUT(slow, whole_mm_including_stack, 300)
 	ASSERT_LT(0, census(getpid(), counts));
 	ASSERT_EQ(o.skipped_contended + o.skipped_changed, counts[PTE][1]);
 	ASSERT_EQ(sum, checksum(stack_buf, stack_len));
+}
+
+/*
+ * A table whose 2 MiB span maps more distinct files than the module takes
+ * rmap locks for at once (32) is skipped and reported, and moves once the
+ * span holds fewer.
+ */
+TEST_F_TIMEOUT(slow, crowded_span_is_skipped, 300)
+{
+	enum { FILES = 40, FEWER = 24 };
+	long before[LEVELS][MAX_NODES], after[LEVELS][MAX_NODES];
+	unsigned long start;
+	struct outcome o;
+	char *span;
+	int i, fd;
+
+	SKIP_UNLESS_AVAILABLE();
+	span = mmap_aligned(PMD_SZ, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, span);
+	start = (unsigned long)span;
+	bind_to_node(0);
+	for (i = 0; i < FILES; i++) {
+		char *page;
+
+		fd = syscall(SYS_memfd_create, "ptreloc-crowd", 0);
+		ASSERT_LE(0, fd);
+		ASSERT_EQ(0, ftruncate(fd, PAGE_SZ));
+		page = mmap(span + i * PAGE_SZ, PAGE_SZ, PROT_READ | PROT_WRITE,
+			    MAP_SHARED | MAP_FIXED, fd, 0);
+		ASSERT_EQ(span + i * PAGE_SZ, page);
+		close(fd);
+		page[0] = (char)i;
+	}
+	bind_to_node(-1);
+	ASSERT_LT(0, census(getpid(), before));
+	ASSERT_EQ(0, relocate(getpid(), 1, start, start + PMD_SZ, &o));
+	ASSERT_STREQ("ok", o.status);
+	ASSERT_EQ(1, o.examined);
+	ASSERT_EQ(0, o.moved);
+	ASSERT_EQ(1, o.skipped_crowded);
+	ASSERT_LT(0, census(getpid(), after));
+	ASSERT_EQ(before[PTE][0], after[PTE][0]);
+	ASSERT_EQ(before[PTE][1], after[PTE][1]);
+
+	ASSERT_EQ(0, munmap(span + FEWER * PAGE_SZ, (FILES - FEWER) * PAGE_SZ));
+	ASSERT_EQ(0, relocate(getpid(), 1, start, start + PMD_SZ, &o));
+	ASSERT_EQ(1, o.moved);
+	ASSERT_EQ(0, o.skipped_crowded);
+	ASSERT_LT(0, census(getpid(), after));
+	ASSERT_EQ(before[PTE][1] + 1, after[PTE][1]);
+	for (i = 0; i < FEWER; i++)
+		ASSERT_EQ((char)i, span[i * PAGE_SZ]);
+	munmap(span, PMD_SZ);
 }
 
 TEST_F_TIMEOUT(slow, range_limited_request, 300)

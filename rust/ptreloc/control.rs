@@ -108,8 +108,10 @@ impl Stats {
         self.tables_examined.fetch_add(o.examined, Relaxed);
         self.tables_moved.fetch_add(o.moved, Relaxed);
         self.tables_already.fetch_add(o.already, Relaxed);
-        self.tables_skipped
-            .fetch_add(o.skipped_changed + o.skipped_contended, Relaxed);
+        self.tables_skipped.fetch_add(
+            o.skipped_changed + o.skipped_contended + o.skipped_crowded,
+            Relaxed,
+        );
         self.ad_entries.fetch_add(o.ad_entries, Relaxed);
         self.anomalies.fetch_add(o.anomalies, Relaxed);
     }
@@ -157,6 +159,7 @@ fn format_outcome(o: &Outcome, out: &mut TextBuf) -> core::fmt::Result {
         ("skipped_hugetlb_vmas", o.skipped_hugetlb_vmas),
         ("skipped_changed", o.skipped_changed),
         ("skipped_contended", o.skipped_contended),
+        ("skipped_crowded", o.skipped_crowded),
         ("ad_entries_carried", o.ad_entries),
         ("ad_dirty_carried", o.ad_dirty),
         ("anomalies", o.anomalies),

@@ -107,10 +107,12 @@ impl RmapLock {
     }
 }
 
-/// The most reverse-map locks held at once. Lockdep tracks at most 48 held
-/// locks per task; this leaves room for the mmap lock, page-table locks and
-/// whatever the allocator takes.
-pub(crate) const MAX_RMAP_LOCKS: usize = 16;
+/// The most reverse-map locks held at once. A real 2 MiB span can need more
+/// than a dozen: glibc maps each locale category file as its own page.
+/// Lockdep tracks at most 48 held locks per task (`MAX_LOCK_DEPTH`); while
+/// rmap locks are held, a task holds only the mmap lock, a PMD lock and two
+/// PTE locks besides them (nothing is allocated then).
+pub(crate) const MAX_RMAP_LOCKS: usize = 32;
 
 /// The set of reverse-map locks held for a batch of tables, released in
 /// reverse order on drop.
@@ -123,8 +125,9 @@ pub(crate) const MAX_RMAP_LOCKS: usize = 16;
 ///
 /// # Invariants
 ///
-/// `held[..len]` are `Some`, the rest `None`. Every lock in it is held for writing by the current task and its
-/// object is pinned by a VMA of an mm whose mmap lock the task holds.
+/// `held[..len]` are `Some`, the rest `None`. Every lock in it is held for
+/// writing by the current task and its object is pinned by a VMA of an mm
+/// whose mmap lock the task holds.
 pub(crate) struct RmapLocks {
     held: [Option<RmapLock>; MAX_RMAP_LOCKS],
     len: usize,

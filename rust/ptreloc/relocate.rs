@@ -29,7 +29,7 @@ use kernel::ffi::c_void;
 use kernel::prelude::*;
 
 use crate::claims::Claims;
-use crate::locks::{Contended, RmapLocks, SpinGuard};
+use crate::locks::{Contended, RmapLocks, SpinGuard, MAX_RMAP_LOCKS};
 use crate::mm::{MmapWriteGuard, PinnedMm};
 use crate::request::RelocateRequest;
 use crate::sys::{self, PMD_SIZE};
@@ -58,6 +58,9 @@ pub(crate) struct Outcome {
     pub(crate) skipped_changed: u64,
     /// Tables skipped because an rmap lock stayed contended after a retry.
     pub(crate) skipped_contended: u64,
+    /// Tables skipped because their span has more files and anon_vma
+    /// families than [`MAX_RMAP_LOCKS`] locks can cover.
+    pub(crate) skipped_crowded: u64,
     /// Entries whose Accessed/Dirty bits were carried over, and of those how
     /// many had Dirty.
     pub(crate) ad_entries: u64,
@@ -229,11 +232,6 @@ struct Batch<'g, 'o> {
     out: &'o mut Outcome,
 }
 
-/// Distinct VMAs a PTE table can be locked for; more are treated as
-/// contention (a 2 MiB span with more than this many files or anon_vma
-/// families is not worth a long lock hold).
-const MAX_SPAN_OWNERS: usize = 8;
-
 impl<'g> Batch<'g, '_> {
     /// Moves up to `batch` tables from `addr` on; returns where the next batch
     /// starts. `contended_at` remembers a table that met rmap-lock contention
@@ -249,7 +247,14 @@ impl<'g> Batch<'g, '_> {
         for cand in cands {
             match self.lock_span(&mut rmap, cand.addr) {
                 Ok(()) => {}
-                Err(_) if rmap.is_empty() && *contended_at == Some(cand.addr) => {
+                Err(Contended::Full) if rmap.is_empty() => {
+                    // More owners than locks we may hold: no retry helps.
+                    self.out.add_seen(cand.seen_before);
+                    self.out.examined += 1;
+                    self.out.skipped_crowded += 1;
+                    continue;
+                }
+                Err(Contended::Busy) if rmap.is_empty() && *contended_at == Some(cand.addr) => {
                     // Retried once already: give up on this table.
                     self.out.add_seen(cand.seen_before);
                     self.out.examined += 1;
@@ -257,9 +262,10 @@ impl<'g> Batch<'g, '_> {
                     *contended_at = None;
                     continue;
                 }
-                Err(_) => {
-                    // End the batch here; the rest is collected again next time.
-                    if rmap.is_empty() {
+                Err(why) => {
+                    // End the batch here; the rest is collected again next
+                    // time, this table first, with no lock held.
+                    if rmap.is_empty() && matches!(why, Contended::Busy) {
                         *contended_at = Some(cand.addr);
                     }
                     next = cand.addr;
@@ -396,8 +402,8 @@ impl<'g> Batch<'g, '_> {
     /// Adds the rmap locks of the files and anon_vma families of every VMA in
     /// the 2 MiB span at `addr` to `rmap`. `collect` write-locked the VMAs.
     fn lock_span(&self, rmap: &mut RmapLocks, addr: usize) -> Result<(), Contended> {
-        let mut files = [NonNull::dangling(); MAX_SPAN_OWNERS];
-        let mut anons = [NonNull::dangling(); MAX_SPAN_OWNERS];
+        let mut files = [NonNull::dangling(); MAX_RMAP_LOCKS];
+        let mut anons = [NonNull::dangling(); MAX_RMAP_LOCKS];
         let (mut nfiles, mut nanons) = (0, 0);
         for vma in self.guard.vmas(addr, addr + PMD_SIZE) {
             if let Some(m) = vma.mapping() {
