@@ -144,6 +144,8 @@ struct outcome {
 	char status[32];
 	long examined, moved, already, skipped_hugetlb_vmas, skipped_changed;
 	long skipped_contended, skipped_crowded, ad_entries, anomalies, batches;
+	long skipped_hugetlb_tables;
+	long moved_pte, moved_pmd, moved_pud, deposits_moved;
 	long longest_hold_ns, elapsed_ns;
 };
 
@@ -171,6 +173,11 @@ static inline void parse_outcome(const char *text, struct outcome *o)
 	o->skipped_changed = outcome_field(text, "skipped_changed");
 	o->skipped_contended = outcome_field(text, "skipped_contended");
 	o->skipped_crowded = outcome_field(text, "skipped_crowded");
+	o->skipped_hugetlb_tables = outcome_field(text, "skipped_hugetlb_tables");
+	o->moved_pte = outcome_field(text, "pte_moved");
+	o->moved_pmd = outcome_field(text, "pmd_moved");
+	o->moved_pud = outcome_field(text, "pud_moved");
+	o->deposits_moved = outcome_field(text, "pte_deposited_moved");
 	o->ad_entries = outcome_field(text, "ad_entries_carried");
 	o->anomalies = outcome_field(text, "anomalies");
 	o->batches = outcome_field(text, "batches");
@@ -179,22 +186,25 @@ static inline void parse_outcome(const char *text, struct outcome *o)
 }
 
 /*
- * Relocate the PTE tables of pid that map [start, end) (end 0: the whole
- * mm) to node. Returns 0 or -errno; fills o (if not NULL) from the relocate
- * file, read back on the same open file.
+ * Relocate the tables of the given levels ("pte,pmd,pud" or a subset; NULL
+ * for the module's default, all three) of pid that map [start, end) (end 0:
+ * the whole mm) to node. Returns 0 or -errno; fills o (if not NULL) from the
+ * relocate file, read back on the same open file.
  */
-static inline int relocate(pid_t pid, int node, unsigned long start,
-			   unsigned long end, struct outcome *o)
+static inline int relocate_levels(pid_t pid, int node, unsigned long start,
+				  unsigned long end, const char *levels, struct outcome *o)
 {
-	char req[160], text[2048];
-	int fd, ret;
+	char req[192], text[2048];
+	int fd, ret, len;
 	ssize_t n;
 
+	len = snprintf(req, sizeof(req), "pid=%d node=%d", pid, node);
 	if (end)
-		snprintf(req, sizeof(req), "pid=%d node=%d start=0x%lx end=0x%lx\n",
-			 pid, node, start, end);
-	else
-		snprintf(req, sizeof(req), "pid=%d node=%d\n", pid, node);
+		len += snprintf(req + len, sizeof(req) - len, " start=0x%lx end=0x%lx",
+				start, end);
+	if (levels)
+		len += snprintf(req + len, sizeof(req) - len, " levels=%s", levels);
+	snprintf(req + len, sizeof(req) - len, "\n");
 	fd = open(PTRELOC_DEBUGFS "/relocate", O_RDWR);
 	if (fd < 0)
 		return -errno;
@@ -207,6 +217,13 @@ static inline int relocate(pid_t pid, int node, unsigned long start,
 	}
 	close(fd);
 	return ret;
+}
+
+/* Relocate the PTE tables only (the tests of the PTE level count them). */
+static inline int relocate(pid_t pid, int node, unsigned long start,
+			   unsigned long end, struct outcome *o)
+{
+	return relocate_levels(pid, node, start, end, "pte", o);
 }
 
 enum level { PGD, P4D, PUD, PMD, PTE, LEVELS };
@@ -372,5 +389,77 @@ static inline const char *relocation_unavailable(void)
 		return "needs two NUMA nodes with memory";
 	return NULL;
 }
+
+/* Helpers that assert: for files that include kselftest_harness.h first. */
+#ifdef __KSELFTEST_HARNESS_H
+
+/* Where an mm's page tables are, seen three ways. */
+struct placement {
+	long census[LEVELS][MAX_NODES];
+	long pt_kb[MAX_NODES];
+	long kpf[MAX_NODES];
+};
+
+/*
+ * Let page tables that the kernel frees after an RCU grace period (those of
+ * a process that exited, tlb_remove_table()) go before counting: every
+ * request ends with rcu_barrier(), and this one, over a page nothing maps,
+ * does nothing else.
+ */
+static inline int settle_freed_tables(void)
+{
+	return relocate_levels(getpid(), 0, 0, PAGE_SZ, "pte", NULL);
+}
+
+static inline int measure(pid_t pid, struct placement *pl)
+{
+	static long warm_up[MAX_NODES];
+	static int warm;
+	int ret, nid;
+
+	/*
+	 * The first scan of /proc/kpageflags faults in its buffer, which may
+	 * allocate a page table of ours: do that before anything is counted.
+	 */
+	if (!warm++ && kpageflags_pgtables(warm_up))
+		return -EIO;
+	ret = settle_freed_tables();
+	if (ret < 0)
+		return ret;
+	ret = census(pid, pl->census);
+	if (ret < 0)
+		return ret;
+	for (nid = 0; nid < MAX_NODES; nid++)
+		pl->pt_kb[nid] = node_pagetables_kb(nid);
+	return kpageflags_pgtables(pl->kpf);
+}
+
+/*
+ * Check that exactly `moved` tables of `level` went from node `from` to node
+ * `to` between two measurements, and no other page-table page, by all three
+ * counts (the census per level, PageTables and KPF_PGTABLE in total).
+ */
+static inline void assert_level_moved(struct __test_metadata *_metadata,
+				      const struct placement *before,
+				      const struct placement *after, int level,
+				      long moved, int from, int to)
+{
+	ASSERT_EQ(before->census[level][to] + moved, after->census[level][to]);
+	ASSERT_EQ(before->census[level][from] - moved, after->census[level][from]);
+	ASSERT_EQ(before->pt_kb[to] + 4 * moved, after->pt_kb[to]);
+	ASSERT_EQ(before->pt_kb[from] - 4 * moved, after->pt_kb[from]);
+	ASSERT_EQ(before->kpf[to] + moved, after->kpf[to]);
+	ASSERT_EQ(before->kpf[from] - moved, after->kpf[from]);
+}
+
+/* The same for PTE tables, the tests of the PTE level. */
+static inline void assert_moved(struct __test_metadata *_metadata,
+				const struct placement *before,
+				const struct placement *after, long moved, int from, int to)
+{
+	assert_level_moved(_metadata, before, after, PTE, moved, from, to);
+}
+
+#endif /* __KSELFTEST_HARNESS_H */
 
 #endif /* PTRELOC_UTIL_H */

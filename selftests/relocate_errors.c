@@ -46,6 +46,11 @@ TEST(malformed_relocate_requests)
 		"pid=%d node=0 start=0x1000 end=0x1000",	/* empty */
 		"pid=%d node=0 end=0xffffffffffff0000",	/* beyond user space */
 		"pid=%d node=0 start=18446744073709551616", /* overflow */
+		"pid=%d node=0 levels=",		/* no level */
+		"pid=%d node=0 levels=pgd",		/* not movable */
+		"pid=%d node=0 levels=pte,pte",		/* level twice */
+		"pid=%d node=0 levels=pte,",		/* empty element */
+		"pid=%d node=0 levels=PMD",		/* case matters */
 	};
 	size_t i;
 

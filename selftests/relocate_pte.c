@@ -16,40 +16,6 @@
 #include "kselftest_harness.h"
 #include "ptreloc_util.h"
 
-/* Where an mm's page tables are, seen three ways. */
-struct placement {
-	long census[LEVELS][MAX_NODES];
-	long pt_kb[MAX_NODES];
-	long kpf[MAX_NODES];
-};
-
-static int measure(pid_t pid, struct placement *pl)
-{
-	int ret, nid;
-
-	ret = census(pid, pl->census);
-	if (ret < 0)
-		return ret;
-	for (nid = 0; nid < MAX_NODES; nid++)
-		pl->pt_kb[nid] = node_pagetables_kb(nid);
-	return kpageflags_pgtables(pl->kpf);
-}
-
-/*
- * Check that exactly `moved` PTE tables went from node `from` to node `to`
- * between two measurements, by all three counts.
- */
-static void assert_moved(struct __test_metadata *_metadata, const struct placement *before,
-			 const struct placement *after, long moved, int from, int to)
-{
-	ASSERT_EQ(before->census[PTE][to] + moved, after->census[PTE][to]);
-	ASSERT_EQ(before->census[PTE][from] - moved, after->census[PTE][from]);
-	ASSERT_EQ(before->pt_kb[to] + 4 * moved, after->pt_kb[to]);
-	ASSERT_EQ(before->pt_kb[from] - 4 * moved, after->pt_kb[from]);
-	ASSERT_EQ(before->kpf[to] + moved, after->kpf[to]);
-	ASSERT_EQ(before->kpf[from] - moved, after->kpf[from]);
-}
-
 #define SKIP_UNLESS_AVAILABLE() do {						\
 	const char *why = relocation_unavailable();				\
 	if (why)								\

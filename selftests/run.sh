@@ -12,7 +12,7 @@ set -u
 mod_dir=${1:?usage: run.sh MODULE_DIR SELFTEST_BIN_DIR}
 bin_dir=${2:?usage: run.sh MODULE_DIR SELFTEST_BIN_DIR}
 
-steps=7 n=0 pass=0 fail=0 skip=0
+steps=8 n=0 pass=0 fail=0 skip=0
 # No program may run longer than this: the harness's own per-test timeouts
 # cannot stop a task stuck in the kernel.
 program_timeout=${PTRELOC_PROGRAM_TIMEOUT:-1200}
@@ -91,6 +91,7 @@ step "insmod ptreloc.ko" insmod "$mod_dir/ptreloc.ko"
 program module_loaded
 program relocate_errors
 program relocate_pte
+program relocate_levels
 program relocate_memcg
 step "rmmod ptreloc" rmmod ptreloc
 program module_unloaded

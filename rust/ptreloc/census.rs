@@ -25,7 +25,7 @@ use kernel::prelude::*;
 
 use crate::mm::{MmapWriteGuard, PinnedMm};
 use crate::sys::{self, PTRS_PER_TABLE};
-use crate::table::{self, PmdVal};
+use crate::table::{self, Entry};
 use crate::text::TextBuf;
 
 /// Whether the 1 GiB span at `addr` lies inside one hugetlb VMA: its PMD
@@ -150,7 +150,7 @@ impl Census {
             let e = unsafe {
                 sys::ptreloc_pmdp_get(sys::ptreloc_pmd_offset(pud, base + i * sys::PMD_SIZE))
             };
-            if let Some(table) = PmdVal::from_raw(e).pte_table() {
+            if let Some(table) = Entry::from_pmd(e).table() {
                 self.count_on(PTE, table.node());
             }
         }

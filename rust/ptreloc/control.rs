@@ -28,7 +28,7 @@ use crate::census::Census;
 use crate::claims::Claims;
 use crate::debugfs::FileKind;
 use crate::relocate::{self, Outcome};
-use crate::request::{self, CensusRequest, Limits, ParseError, RelocateRequest};
+use crate::request::{self, CensusRequest, Level, Limits, ParseError, RelocateRequest};
 use crate::sys;
 use crate::text::TextBuf;
 
@@ -71,6 +71,8 @@ struct Stats {
     tables_moved: AtomicU64,
     tables_already: AtomicU64,
     tables_skipped: AtomicU64,
+    /// Tables moved, per level ([`Level::index`]).
+    moved_per_level: [AtomicU64; 3],
     ad_entries: AtomicU64,
     anomalies: AtomicU64,
     /// Failures by errno, in the order of [`ERRNOS`]; the last is "other".
@@ -109,9 +111,13 @@ impl Stats {
         self.tables_moved.fetch_add(o.moved, Relaxed);
         self.tables_already.fetch_add(o.already, Relaxed);
         self.tables_skipped.fetch_add(
-            o.skipped_changed + o.skipped_contended + o.skipped_crowded,
+            o.skipped_changed + o.skipped_contended + o.skipped_crowded + o.skipped_hugetlb_tables,
             Relaxed,
         );
+        for level in Level::ALL {
+            self.moved_per_level[level.index()]
+                .fetch_add(o.per_level[level.index()].moved, Relaxed);
+        }
         self.ad_entries.fetch_add(o.ad_entries, Relaxed);
         self.anomalies.fetch_add(o.anomalies, Relaxed);
     }
@@ -129,6 +135,10 @@ impl Stats {
         ];
         for (name, value) in rows {
             writeln!(out, "{name} {}", value.load(Relaxed))?;
+        }
+        for level in Level::ALL {
+            let moved = self.moved_per_level[level.index()].load(Relaxed);
+            writeln!(out, "{}_tables_moved {moved}", level.name())?;
         }
         for (i, (_, name)) in ERRNOS.iter().enumerate() {
             writeln!(out, "failed_{name} {}", self.failures[i].load(Relaxed))?;
@@ -152,11 +162,29 @@ fn format_outcome(o: &Outcome, out: &mut TextBuf) -> core::fmt::Result {
     } else {
         writeln!(out, "status {} ({})", errno_name(o.errno), o.errno)?;
     }
+    write!(out, "levels")?;
+    let mut sep = ' ';
+    for level in o.levels.iter() {
+        write!(out, "{sep}{}", level.name())?;
+        sep = ',';
+    }
+    writeln!(out)?;
+    for level in o.levels.iter() {
+        let c = &o.per_level[level.index()];
+        let name = level.name();
+        writeln!(out, "{name}_examined {}", c.examined)?;
+        writeln!(out, "{name}_moved {}", c.moved)?;
+        writeln!(out, "{name}_already_on_node {}", c.already)?;
+        if level == Level::Pte {
+            writeln!(out, "pte_deposited_moved {}", o.deposits_moved)?;
+        }
+    }
     let rows = [
         ("tables_examined", o.examined),
         ("tables_moved", o.moved),
         ("tables_already_on_node", o.already),
         ("skipped_hugetlb_vmas", o.skipped_hugetlb_vmas),
+        ("skipped_hugetlb_tables", o.skipped_hugetlb_tables),
         ("skipped_changed", o.skipped_changed),
         ("skipped_contended", o.skipped_contended),
         ("skipped_crowded", o.skipped_crowded),

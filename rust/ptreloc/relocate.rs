@@ -1,15 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Relocation of a process's PTE tables to a target node.
+//! Relocation of a process's page tables (PTE, PMD and PUD tables) to a
+//! target node.
 //!
-//! Tables move in batches; each batch holds the mmap lock for writing once:
+//! A request moves the levels it names one after the other, PTE tables
+//! first. Tables move in batches; each batch holds the mmap lock for writing
+//! once:
 //!
-//! 1. Collect up to `batch` tables that are not on the target node, and
-//!    allocate a replacement for each on that node (mmap and VMA write locks
-//!    only: the allocator may reclaim, and reclaim takes rmap locks).
-//! 2. For each table: take the rmap write locks of every VMA its 2 MiB span
-//!    touches, the PMD lock and the table's lock; re-check the PMD entry; copy
-//!    the 512 entries verbatim; install the copy with `pmd_populate`.
+//! 1. Collect up to `batch` tables of the level that are not on the target
+//!    node, and allocate a replacement for each on that node (mmap and VMA
+//!    write locks only: the allocator may reclaim, and reclaim takes rmap
+//!    locks).
+//! 2. For each table: take the rmap write locks of every VMA its span (2 MiB,
+//!    1 GiB or 512 GiB) touches, the lock of the entry pointing to it and the
+//!    table's own lock; re-check the entry; copy the 512 entries verbatim;
+//!    install the copy with `pmd_populate`, `pud_populate` or
+//!    `p4d_populate`.
 //! 3. Flush the TLB and paging-structure caches of every CPU, once.
 //! 4. For each table, under its lock: carry over the Accessed/Dirty bits that
 //!    CPUs set in the old copy before the flush (see `table::reconcile`).
@@ -31,12 +37,23 @@ use kernel::prelude::*;
 use crate::claims::Claims;
 use crate::locks::{Contended, RmapLocks, SpinGuard, MAX_RMAP_LOCKS};
 use crate::mm::{MmapWriteGuard, PinnedMm};
-use crate::request::RelocateRequest;
-use crate::sys::{self, PMD_SIZE};
-use crate::table::{self, NewPteTable, PmdLookup, PmdSlot, PmdVal, PteTable};
+use crate::request::{Level, RelocateRequest};
+use crate::sys;
+use crate::table::{self, Entry, Lookup, NewTable, Slot, Table};
 
-/// What one relocation request did. Counters are of PTE tables unless said
-/// otherwise.
+/// Tables of one level that a request looked at.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct LevelCounts {
+    /// Tables found in the range.
+    pub(crate) examined: u64,
+    /// Tables moved to the target node.
+    pub(crate) moved: u64,
+    /// Tables that were on the target node already.
+    pub(crate) already: u64,
+}
+
+/// What one relocation request did. Counters are of tables of every level
+/// unless said otherwise.
 #[derive(Default, Clone, Copy)]
 pub(crate) struct Outcome {
     /// The request, as parsed (the range clamped to the mm).
@@ -46,14 +63,22 @@ pub(crate) struct Outcome {
     pub(crate) end: usize,
     /// 0, or the errno the request failed with.
     pub(crate) errno: i32,
-    /// Tables found in the range.
+    /// The levels requested, and what was found at each ([`Level::index`]).
+    pub(crate) levels: crate::request::Levels,
+    pub(crate) per_level: [LevelCounts; 3],
+    /// PTE tables deposited for huge pages that moved (mapped by no entry,
+    /// so not in `per_level` nor in the census).
+    pub(crate) deposits_moved: u64,
+    /// Sums over the levels; `moved` includes `deposits_moved`, so that it
+    /// is every page-table page that changed node.
     pub(crate) examined: u64,
-    /// Tables moved to the target node.
     pub(crate) moved: u64,
-    /// Tables that were on the target node already.
     pub(crate) already: u64,
-    /// Hugetlb VMAs skipped (their page tables are not ours to move).
+    /// Hugetlb VMAs in the range (their page tables are not ours to move).
     pub(crate) skipped_hugetlb_vmas: u64,
+    /// PMD and PUD tables not moved because their span includes a hugetlb
+    /// VMA (whose PMD tables may be shared with other processes).
+    pub(crate) skipped_hugetlb_tables: u64,
     /// Tables whose PMD entry changed between collection and locking.
     pub(crate) skipped_changed: u64,
     /// Tables skipped because an rmap lock stayed contended after a retry.
@@ -92,6 +117,7 @@ pub(crate) fn relocate(
         node: req.node,
         start: req.start as usize,
         end: req.end as usize,
+        levels: req.levels,
         ..Default::default()
     };
     let t0 = now_ns();
@@ -123,37 +149,49 @@ fn run(claims: &Claims, req: &RelocateRequest, batch: usize, out: &mut Outcome) 
     let memcg = Memcg::of(&mm);
     let end = (req.end as usize).min(mm.user_end());
     out.end = end;
-    let mut addr = req.start as usize & !(PMD_SIZE - 1);
-    let mut contended_at = None;
-    while addr < end {
-        // SAFETY: tests the current task's signals.
-        if unsafe { sys::ptreloc_fatal_signal_pending() } {
-            return Err(EINTR);
+    let mut first_hold = true;
+    for level in req.levels.iter() {
+        let mut addr = req.start as usize & !(level.span() - 1);
+        let mut contended_at = None;
+        while addr < end {
+            // SAFETY: tests the current task's signals.
+            if unsafe { sys::ptreloc_fatal_signal_pending() } {
+                return Err(EINTR);
+            }
+            if mm.is_orphaned() {
+                return Err(ESRCH);
+            }
+            let guard = mm.write_lock()?;
+            let held_since = now_ns();
+            // A first SVA bind registers an mmu notifier, which takes the mmap
+            // lock for writing: checked under it, the answer holds for the
+            // batch.
+            if mm.bound_to_device() {
+                return Err(EBUSY);
+            }
+            if core::mem::take(&mut first_hold) {
+                out.skipped_hugetlb_vmas = guard
+                    .vmas(req.start as usize, end)
+                    .filter(|vma| vma.is_hugetlb())
+                    .count() as u64;
+            }
+            let step = Batch {
+                guard: &guard,
+                level,
+                deposits_done: None,
+                node: req.node,
+                end,
+                memcg: memcg.ptr(),
+                out,
+            }
+            .run(addr, batch, &mut contended_at);
+            drop(guard);
+            out.batches += 1;
+            out.longest_hold_ns = out.longest_hold_ns.max(now_ns() - held_since);
+            addr = step?;
+            // SAFETY: process context, no locks held.
+            unsafe { sys::ptreloc_cond_resched() };
         }
-        if mm.is_orphaned() {
-            return Err(ESRCH);
-        }
-        let guard = mm.write_lock()?;
-        let held_since = now_ns();
-        // A first SVA bind registers an mmu notifier, which takes the mmap
-        // lock for writing: checked under it, the answer holds for the batch.
-        if mm.bound_to_device() {
-            return Err(EBUSY);
-        }
-        let step = Batch {
-            guard: &guard,
-            node: req.node,
-            end,
-            memcg: memcg.ptr(),
-            out,
-        }
-        .run(addr, batch, &mut contended_at);
-        drop(guard);
-        out.batches += 1;
-        out.longest_hold_ns = out.longest_hold_ns.max(now_ns() - held_since);
-        addr = step?;
-        // SAFETY: process context, no locks held.
-        unsafe { sys::ptreloc_cond_resched() };
     }
     Ok(())
 }
@@ -192,24 +230,48 @@ struct Candidate<'g> {
     /// a batch that ends early does not count them twice.
     seen_before: Seen,
     addr: usize,
-    slot: PmdSlot<'g>,
-    seen: PmdVal,
-    old: PteTable,
-    new: NewPteTable,
+    slot: Slot<'g>,
+    seen: Entry,
+    old: Table,
+    new: NewTable,
 }
 
-/// Tables on the target node already, and hugetlb VMAs, met while collecting.
+/// A table replaced in this batch, waiting for the flush and the reconcile.
+#[derive(Clone, Copy)]
+struct Replaced {
+    old: Table,
+    new: Table,
+    /// The lock that keeps software off both tables' entries: the old
+    /// table's own lock, or the slot's lock for a PUD table.
+    lock: NonNull<sys::spinlock_t>,
+}
+
+/// Tables on the target node already, and tables not moved because of a
+/// hugetlb VMA, met while collecting.
 #[derive(Default, Clone, Copy)]
 struct Seen {
     already: u64,
-    hugetlb_vmas: u64,
+    hugetlb_tables: u64,
 }
 
 impl Outcome {
-    fn add_seen(&mut self, seen: Seen) {
+    fn add_seen(&mut self, level: Level, seen: Seen) {
+        let counts = &mut self.per_level[level.index()];
+        counts.examined += seen.already;
+        counts.already += seen.already;
         self.examined += seen.already;
         self.already += seen.already;
-        self.skipped_hugetlb_vmas += seen.hugetlb_vmas;
+        self.skipped_hugetlb_tables += seen.hugetlb_tables;
+    }
+
+    fn add_examined(&mut self, level: Level) {
+        self.per_level[level.index()].examined += 1;
+        self.examined += 1;
+    }
+
+    fn add_moved(&mut self, level: Level) {
+        self.per_level[level.index()].moved += 1;
+        self.moved += 1;
     }
 }
 
@@ -223,9 +285,12 @@ struct Collected {
     alloc_failed: bool,
 }
 
-/// One mmap-lock hold.
+/// One mmap-lock hold, moving tables of one level.
 struct Batch<'g, 'o> {
     guard: &'g MmapWriteGuard<'g>,
+    level: Level,
+    /// The PMD table whose deposited tables were moved last.
+    deposits_done: Option<NonNull<sys::page>>,
     node: i32,
     end: usize,
     memcg: Option<NonNull<sys::mem_cgroup>>,
@@ -237,6 +302,7 @@ impl<'g> Batch<'g, '_> {
     /// starts. `contended_at` remembers a table that met rmap-lock contention
     /// at the start of a batch, so that it is retried once and then skipped.
     fn run(mut self, addr: usize, batch: usize, contended_at: &mut Option<usize>) -> Result<usize> {
+        let level = self.level;
         let mut cands = KVec::with_capacity(batch, GFP_KERNEL)?;
         let collected = self.collect(addr, batch, &mut cands);
         let mut next = collected.next;
@@ -249,15 +315,15 @@ impl<'g> Batch<'g, '_> {
                 Ok(()) => {}
                 Err(Contended::Full) if rmap.is_empty() => {
                     // More owners than locks we may hold: no retry helps.
-                    self.out.add_seen(cand.seen_before);
-                    self.out.examined += 1;
+                    self.out.add_seen(level, cand.seen_before);
+                    self.out.add_examined(level);
                     self.out.skipped_crowded += 1;
                     continue;
                 }
                 Err(Contended::Busy) if rmap.is_empty() && *contended_at == Some(cand.addr) => {
                     // Retried once already: give up on this table.
-                    self.out.add_seen(cand.seen_before);
-                    self.out.examined += 1;
+                    self.out.add_seen(level, cand.seen_before);
+                    self.out.add_examined(level);
                     self.out.skipped_contended += 1;
                     *contended_at = None;
                     continue;
@@ -273,36 +339,38 @@ impl<'g> Batch<'g, '_> {
                     break;
                 }
             }
-            self.out.add_seen(cand.seen_before);
-            self.out.examined += 1;
+            self.out.add_seen(level, cand.seen_before);
+            self.out.add_examined(level);
             match self.replace(cand) {
                 // Cannot fail: there is room for every candidate, and losing
                 // track of an installed table is not an option.
-                Some(pair) => {
-                    let _ = moved.push(pair, GFP_NOWAIT);
+                Some(replaced) => {
+                    let _ = moved.push(replaced, GFP_NOWAIT);
                 }
                 None => self.out.skipped_changed += 1,
             }
         }
         if !ended_early {
-            self.out.add_seen(collected.seen_after);
+            self.out.add_seen(level, collected.seen_after);
         }
         if !moved.is_empty() {
             flush_all_cpus();
         }
-        for (old, new) in moved.iter().copied() {
-            // SAFETY: we unlinked `old` and retire it only below; `new` is
-            // live, installed by us under the locks we still hold.
-            let (old_ptl, new_ptl) = unsafe { (old.ptl(), new.ptl()) };
+        for r in moved.iter().copied() {
             let found = {
-                // SAFETY: valid (above); no other page-table lock is held here.
-                let _old = unsafe { SpinGuard::lock(old_ptl, 0) };
-                let _new = (new_ptl != old_ptl)
+                // SAFETY: `r.lock` is the old table's lock or the slot's, both
+                // valid while we hold the mmap lock and have not retired `old`;
+                // no other page-table lock is held here.
+                let _old = unsafe { SpinGuard::lock(r.lock, 0) };
+                // SAFETY: `new` is live, installed by us under the locks we
+                // still hold.
+                let _new = unsafe { r.new.ptl() }
+                    .filter(|ptl| *ptl != r.lock)
                     // SAFETY: valid (above); its own lock, nested under `old`'s.
-                    .then(|| unsafe { SpinGuard::lock(new_ptl, sys::NESTING_SECOND) });
+                    .map(|ptl| unsafe { SpinGuard::lock(ptl, sys::NESTING_SECOND) });
                 // SAFETY: `new` replaced `old`, all CPUs were flushed since,
                 // and both locks plus the mmap, VMA and rmap locks are held.
-                unsafe { table::reconcile(old, new) }
+                unsafe { table::reconcile(r.old, r.new) }
             };
             self.out.ad_entries += found.entries;
             self.out.ad_dirty += found.dirty;
@@ -312,12 +380,12 @@ impl<'g> Batch<'g, '_> {
                     "entries changed during relocation beyond Accessed/Dirty"
                 ));
             }
-            self.out.moved += 1;
+            self.out.add_moved(level);
         }
         drop(rmap);
-        for (old, _) in moved.iter().copied() {
+        for r in moved.iter() {
             // SAFETY: unlinked by `replace`, and every TLB flushed since.
-            unsafe { old.retire() };
+            unsafe { r.old.retire() };
         }
         if collected.alloc_failed && !ended_early {
             return Err(ENOMEM);
@@ -328,84 +396,132 @@ impl<'g> Batch<'g, '_> {
     /// Walks from `addr` and fills `cands` with up to `batch` tables to move,
     /// each with a replacement allocated.
     ///
-    /// Every VMA that a candidate's 2 MiB span touches is write-locked here,
-    /// before any rmap lock is taken: `vma_start_write` waits for per-VMA-lock
+    /// Every VMA that a candidate's span touches is write-locked here, before
+    /// any rmap lock is taken: `vma_start_write` waits for per-VMA-lock
     /// faults, which may themselves wait for an rmap lock (NUMA migration,
     /// `UFFDIO_MOVE`), so taking it after an rmap lock could deadlock.
     fn collect(&mut self, addr: usize, batch: usize, cands: &mut KVec<Candidate<'g>>) -> Collected {
+        let span = self.level.span();
         let mut seen = Seen::default();
-        let mut pos = addr;
+        let mut pos = addr & !(span - 1);
         let done = |next, seen| Collected {
             next,
             seen_after: seen,
             alloc_failed: false,
         };
         while pos < self.end && cands.len() < batch {
+            let span_end = pos.saturating_add(span);
             let Some(vma) = self.guard.find_vma(pos) else {
                 return done(self.end, seen);
             };
             if vma.start() >= self.end {
                 return done(self.end, seen);
             }
-            if vma.is_hugetlb() {
-                seen.hugetlb_vmas += 1;
-                pos = vma.end();
+            if vma.start() >= span_end {
+                // Nothing mapped up to the span of this VMA's first table.
+                pos = vma.start() & !(span - 1);
                 continue;
             }
-            // Keep per-VMA-lock faults out while we look at the tables.
-            vma.write_lock();
-            let stop = vma.end().min(self.end);
-            let mut pmd_addr = pos.max(vma.start()) & !(PMD_SIZE - 1);
-            while pmd_addr < stop && cands.len() < batch {
-                let slot = match PmdSlot::lookup(self.guard, pmd_addr) {
-                    PmdLookup::Hole { next } => {
-                        pmd_addr = next;
-                        continue;
-                    }
-                    PmdLookup::Slot(slot) => slot,
-                };
-                let seen_entry = slot.read();
-                if let Some(old) = seen_entry.pte_table() {
-                    if old.node() == self.node {
-                        seen.already += 1;
-                    } else {
-                        let Ok(new) = NewPteTable::alloc(self.node, self.memcg) else {
-                            return Collected {
-                                next: pmd_addr,
-                                seen_after: seen,
-                                alloc_failed: true,
-                            };
-                        };
-                        for span_vma in self.guard.vmas(pmd_addr, pmd_addr + PMD_SIZE) {
-                            span_vma.write_lock();
-                        }
-                        let cand = Candidate {
-                            seen_before: core::mem::take(&mut seen),
-                            addr: pmd_addr,
-                            slot,
-                            seen: seen_entry,
-                            old,
-                            new,
-                        };
-                        // Cannot fail: room for `batch` was reserved.
-                        let _ = cands.push(cand, GFP_NOWAIT);
-                    }
-                }
-                pmd_addr += PMD_SIZE;
+            if self.level == Level::Pte && vma.is_hugetlb() {
+                pos = align_up(vma.end(), span);
+                continue;
             }
-            // A hole may have taken us past VMAs that still need a look.
-            pos = pmd_addr.min(align_up(stop, PMD_SIZE));
+            let slot = match Slot::lookup(self.guard, self.level, pos) {
+                Lookup::Hole { next } => {
+                    pos = next;
+                    continue;
+                }
+                Lookup::Slot(slot) => slot,
+            };
+            let seen_entry = slot.read();
+            if seen_entry.may_have_deposit() && self.deposits_done != Some(slot.table_page()) {
+                self.deposits_done = Some(slot.table_page());
+                if self.move_deposits(&slot).is_err() {
+                    return Collected {
+                        next: pos,
+                        seen_after: seen,
+                        alloc_failed: true,
+                    };
+                }
+            }
+            if let Some(old) = seen_entry.table() {
+                if old.node() == self.node {
+                    seen.already += 1;
+                } else if self.level != Level::Pte
+                    && self.guard.vmas(pos, span_end).any(|v| v.is_hugetlb())
+                {
+                    seen.hugetlb_tables += 1;
+                } else {
+                    let Ok(new) = NewTable::alloc(self.level, self.node, self.memcg) else {
+                        return Collected {
+                            next: pos,
+                            seen_after: seen,
+                            alloc_failed: true,
+                        };
+                    };
+                    // Keep per-VMA-lock faults out of the whole span.
+                    for span_vma in self.guard.vmas(pos, span_end) {
+                        span_vma.write_lock();
+                    }
+                    let cand = Candidate {
+                        seen_before: core::mem::take(&mut seen),
+                        addr: pos,
+                        slot,
+                        seen: seen_entry,
+                        old,
+                        new,
+                    };
+                    // Cannot fail: room for `batch` was reserved.
+                    let _ = cands.push(cand, GFP_NOWAIT);
+                }
+            }
+            pos = span_end;
         }
-        done(pos, seen)
+        done(pos.min(self.end), seen)
+    }
+
+    /// Moves the PTE tables deposited in the PMD table that holds `slot`,
+    /// which may map a huge page. `Err` if not every replacement could be
+    /// allocated; those that could are used.
+    fn move_deposits(&mut self, slot: &Slot<'g>) -> Result {
+        // SAFETY: a PMD entry of our mm, whose mmap lock we hold for writing.
+        let (_, off_node) = unsafe { table::count_deposits(slot, self.node) };
+        if off_node == 0 {
+            return Ok(());
+        }
+        let mut spare = KVec::with_capacity(off_node, GFP_KERNEL)?;
+        let mut result = Ok(());
+        for _ in 0..off_node {
+            match NewTable::alloc(Level::Pte, self.node, self.memcg) {
+                // Cannot fail: room for every one was reserved.
+                Ok(new) => {
+                    let _ = spare.push(new, GFP_NOWAIT);
+                }
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        // SAFETY: as above. The list may have changed since it was counted
+        // (we held no lock while allocating): unused spares are freed.
+        let moved = unsafe { table::move_deposits(slot, self.node, &mut spare.into_iter()) };
+        self.out.deposits_moved += moved;
+        self.out.moved += moved;
+        result
     }
 
     /// Adds the rmap locks of the files and anon_vma families of every VMA in
-    /// the 2 MiB span at `addr` to `rmap`. `collect` write-locked the VMAs.
+    /// the span of the table at `addr` to `rmap`. `collect` write-locked the
+    /// VMAs.
     fn lock_span(&self, rmap: &mut RmapLocks, addr: usize) -> Result<(), Contended> {
         let mut files = [NonNull::dangling(); MAX_RMAP_LOCKS];
         let mut anons = [NonNull::dangling(); MAX_RMAP_LOCKS];
         let (mut nfiles, mut nanons) = (0, 0);
-        for vma in self.guard.vmas(addr, addr + PMD_SIZE) {
+        for vma in self
+            .guard
+            .vmas(addr, addr.saturating_add(self.level.span()))
+        {
             if let Some(m) = vma.mapping() {
                 if !files[..nfiles].contains(&m) {
                     *files.get_mut(nfiles).ok_or(Contended::Full)? = m;
@@ -427,22 +543,28 @@ impl<'g> Batch<'g, '_> {
 
     /// Step 2 for one table: re-check, copy and install under the page-table
     /// locks. Returns the old and new table, or `None` if the entry changed.
-    fn replace(&self, cand: Candidate<'g>) -> Option<(PteTable, PteTable)> {
-        let pmd = cand.slot.lock();
+    fn replace(&self, cand: Candidate<'g>) -> Option<Replaced> {
+        let slot_lock = cand.slot.lock();
         if !cand.slot.read().same(cand.seen) {
             return None;
         }
-        // SAFETY: the entry still points to `old`, re-checked under the PMD
+        // SAFETY: the entry still points to `old`, re-checked under the slot
         // lock with the span's rmap locks held: `old` is live.
         let old_ptl = unsafe { cand.old.ptl() };
-        let _old_ptl = (old_ptl != pmd.ptr())
-            // SAFETY: valid (above); it nests inside the PMD lock.
-            .then(|| unsafe { SpinGuard::lock(old_ptl, sys::NESTING_SECOND) });
-        let _new_ptl = cand.new.lock_if_distinct(&[pmd.ptr(), old_ptl]);
-        // SAFETY: `slot` points to `old` (checked above), and we hold the PMD
+        let _old_ptl = old_ptl
+            .filter(|ptl| *ptl != slot_lock.ptr())
+            // SAFETY: valid (above); it nests inside the slot lock.
+            .map(|ptl| unsafe { SpinGuard::lock(ptl, sys::NESTING_SECOND) });
+        let held = [slot_lock.ptr(), old_ptl.unwrap_or(slot_lock.ptr())];
+        let _new_ptl = cand.new.lock_if_distinct(&held);
+        // SAFETY: `slot` points to `old` (checked above), and we hold the slot
         // lock, `old`'s lock, and the new table's lock if it has its own.
         let new = unsafe { cand.new.install(&cand.slot, cand.old) };
-        Some((cand.old, new))
+        Some(Replaced {
+            old: cand.old,
+            new,
+            lock: old_ptl.unwrap_or(slot_lock.ptr()),
+        })
     }
 }
 

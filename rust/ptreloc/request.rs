@@ -25,6 +25,8 @@ pub(crate) enum ParseError {
     EmptyRange,
     /// The request is longer than [`MAX_REQUEST`] or is not text.
     TooLong,
+    /// `levels=` names an unknown level, one twice, or none.
+    BadLevels,
 }
 
 /// The longest request accepted, in bytes.
@@ -116,7 +118,73 @@ pub(crate) struct Limits {
     pub(crate) user_end: u64,
 }
 
-/// `pid=<pid> node=<nid> [start=<addr>] [end=<addr>]`, written to `relocate`.
+/// Page-table levels whose tables a request moves: a set of [`Level`]s.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Levels(u8);
+
+/// A level whose tables can move. The PGD cannot: see `Documentation/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Level {
+    /// Last-level tables, pointed to by PMD entries.
+    Pte,
+    /// PMD tables, pointed to by PUD entries.
+    Pmd,
+    /// PUD tables, pointed to by P4D (with 4-level paging, PGD) entries.
+    Pud,
+}
+
+impl Level {
+    /// Every level, in the order a request moves them: the lower tables
+    /// first, while the upper tables that lead to them stay put.
+    pub(crate) const ALL: [Level; 3] = [Level::Pte, Level::Pmd, Level::Pud];
+
+    /// The name used in requests and reports.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Level::Pte => "pte",
+            Level::Pmd => "pmd",
+            Level::Pud => "pud",
+        }
+    }
+
+    fn bit(self) -> u8 {
+        1 << self as u8
+    }
+}
+
+impl Levels {
+    /// All three levels, the default.
+    pub(crate) const ALL: Levels = Levels(0b111);
+
+    pub(crate) fn contains(self, level: Level) -> bool {
+        self.0 & level.bit() != 0
+    }
+
+    /// The levels in the set, in [`Level::ALL`] order.
+    pub(crate) fn iter(self) -> impl Iterator<Item = Level> {
+        Level::ALL.into_iter().filter(move |l| self.contains(*l))
+    }
+
+    /// Parses `pte,pmd,pud` or any non-empty subset, each at most once, in
+    /// any order.
+    pub(crate) fn parse(s: &str) -> Result<Self, ParseError> {
+        let mut set = 0u8;
+        for name in s.split(',') {
+            let level = Level::ALL
+                .into_iter()
+                .find(|l| l.name() == name)
+                .ok_or(ParseError::BadLevels)?;
+            if set & level.bit() != 0 {
+                return Err(ParseError::BadLevels);
+            }
+            set |= level.bit();
+        }
+        Ok(Levels(set))
+    }
+}
+
+/// `pid=<pid> node=<nid> [start=<addr>] [end=<addr>] [levels=<list>]`,
+/// written to `relocate`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct RelocateRequest {
     /// The process whose page tables move.
@@ -127,12 +195,14 @@ pub(crate) struct RelocateRequest {
     pub(crate) start: u64,
     /// End of the user range, exclusive (page-aligned; default the user limit).
     pub(crate) end: u64,
+    /// The levels to move (default all).
+    pub(crate) levels: Levels,
 }
 
 impl RelocateRequest {
     /// Parses a `relocate` request.
     pub(crate) fn parse(input: &[u8], limits: &Limits) -> Result<Self, ParseError> {
-        const KEYS: [&str; 4] = ["pid", "node", "start", "end"];
+        const KEYS: [&str; 5] = ["pid", "node", "start", "end", "levels"];
         let words = Words::parse(input, &KEYS)?;
         let pid = parse_pid(words.require(0)?)?;
         let node = parse_node(words.require(1)?, limits.nr_node_ids)?;
@@ -152,11 +222,16 @@ impl RelocateRequest {
         if start >= end {
             return Err(ParseError::EmptyRange);
         }
+        let levels = match words.get(4) {
+            None => Levels::ALL,
+            Some(s) => Levels::parse(s)?,
+        };
         Ok(Self {
             pid,
             node,
             start,
             end,
+            levels,
         })
     }
 }

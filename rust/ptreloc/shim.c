@@ -199,11 +199,6 @@ PTRELOC_ENTRY_PRED(pmd, bad)
 PTRELOC_ENTRY_PRED(pmd, leaf)
 PTRELOC_ENTRY_PRED(pmd, present)
 
-bool ptreloc_pmd_same(pmd_t a, pmd_t b)
-{
-	return pmd_same(a, b);
-}
-
 struct page *ptreloc_pgd_page(pgd_t *pgd)
 {
 	return virt_to_page(pgd);
@@ -315,11 +310,86 @@ void ptreloc_pmd_populate(struct mm_struct *mm, pmd_t *pmd, struct page *pte)
 	pmd_populate(mm, pmd, pte);
 }
 
+void ptreloc_pud_populate(struct mm_struct *mm, pud_t *pud, struct page *pmd)
+{
+	pud_populate(mm, pud, page_address(pmd));
+}
+
+/*
+ * p4d_populate() cannot be used: with 4-level paging and PTI it calls
+ * __pti_set_user_pgtbl(), which is not exported. A P4D entry is replaced
+ * instead by keeping its flags (the kernel half of a PGD has NX under PTI)
+ * and changing the table it points to, in the entry and in its PTI user-half
+ * copy (see table.rs).
+ */
+p4d_t ptreloc_p4d_with_table(p4d_t entry, struct page *pud)
+{
+	return __p4d((p4d_val(entry) & ~PTE_PFN_MASK) | page_to_phys(pud));
+}
+
+/* The user-half copy of a folded P4D (PGD) entry under PTI, or NULL. */
+p4d_t *ptreloc_pti_user_p4dp(p4d_t *p4d)
+{
+#ifdef CONFIG_MITIGATION_PAGE_TABLE_ISOLATION
+	if (!pgtable_l5_enabled() && static_cpu_has(X86_FEATURE_PTI) &&
+	    pgdp_maps_userspace(p4d))
+		return (p4d_t *)kernel_to_user_pgdp((pgd_t *)p4d);
+#endif
+	return NULL;
+}
+
+void ptreloc_write_p4d(p4d_t *p4d, p4d_t entry)
+{
+	WRITE_ONCE(*p4d, entry);
+}
+
+/*
+ * The head of a PMD table's list of PTE tables deposited for its huge pages.
+ * It lives in the PMD page only with split PMD locks, which the Rust code
+ * assumes (the PMD level's own lock is the split lock).
+ */
+#ifndef CONFIG_SPLIT_PMD_PTLOCKS
+#error "ptreloc needs split PMD page-table locks"
+#endif
+
+struct page **ptreloc_pmd_huge_pte(struct page *pmd)
+{
+	return &page_ptdesc(pmd)->pmd_huge_pte;
+}
+
+/* The hugetlb PMD sharing count, shared with pt_index: a new PMD table's. */
+void ptreloc_pmd_pts_init(struct page *pmd)
+{
+	ptdesc_pmd_pts_init(page_ptdesc(pmd));
+}
+
+/* The deposit list's links, in each deposited PTE table's ptdesc. */
+struct list_head *ptreloc_pt_list(struct page *pte)
+{
+	return &page_ptdesc(pte)->pt_list;
+}
+
+struct page *ptreloc_pt_list_page(struct list_head *list)
+{
+	return ptdesc_page(list_entry(list, struct ptdesc, pt_list));
+}
+
+struct page *ptreloc_virt_to_page(void *addr)
+{
+	return virt_to_page(addr);
+}
+
 /* Locks */
 
 spinlock_t *ptreloc_pmd_lockptr(struct mm_struct *mm, pmd_t *pmd)
 {
 	return pmd_lockptr(mm, pmd);
+}
+
+/* The lock of PUD and P4D entries (pud_lockptr(), __pud_alloc()). */
+spinlock_t *ptreloc_mm_page_table_lock(struct mm_struct *mm)
+{
+	return &mm->page_table_lock;
 }
 
 void ptreloc_spin_lock_nested(spinlock_t *lock, unsigned int subclass)

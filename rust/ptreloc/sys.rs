@@ -113,7 +113,6 @@ extern "C" {
     pub(crate) fn ptreloc_pmd_bad(e: pmd_t) -> bool;
     pub(crate) fn ptreloc_pmd_leaf(e: pmd_t) -> bool;
     pub(crate) fn ptreloc_pmd_present(e: pmd_t) -> bool;
-    pub(crate) fn ptreloc_pmd_same(a: pmd_t, b: pmd_t) -> bool;
     pub(crate) fn ptreloc_pgd_page(pgd: *mut Pgd) -> *mut page;
     pub(crate) fn ptreloc_p4d_page(e: Pgd) -> *mut page;
     pub(crate) fn ptreloc_pud_page(e: P4d) -> *mut page;
@@ -132,9 +131,19 @@ extern "C" {
     pub(crate) fn ptreloc_rcu_head_page(head: *mut callback_head) -> *mut page;
     pub(crate) fn ptreloc_page_rcu_head(page: *mut page) -> *mut callback_head;
     pub(crate) fn ptreloc_pmd_populate(mm: *mut mm_struct, pmd: *mut pmd_t, pte: *mut page);
+    pub(crate) fn ptreloc_pud_populate(mm: *mut mm_struct, pud: *mut pud_t, pmd: *mut page);
+    pub(crate) fn ptreloc_p4d_with_table(entry: P4d, pud: *mut page) -> P4d;
+    pub(crate) fn ptreloc_pti_user_p4dp(p4d: *mut P4d) -> *mut P4d;
+    pub(crate) fn ptreloc_write_p4d(p4d: *mut P4d, entry: P4d);
+    pub(crate) fn ptreloc_pmd_huge_pte(pmd: *mut page) -> *mut *mut page;
+    pub(crate) fn ptreloc_pmd_pts_init(pmd: *mut page);
+    pub(crate) fn ptreloc_pt_list(page: *mut page) -> *mut bindings::list_head;
+    pub(crate) fn ptreloc_pt_list_page(list: *mut bindings::list_head) -> *mut page;
+    pub(crate) fn ptreloc_virt_to_page(addr: *mut c_void) -> *mut page;
 
     // shim.c: locks and barriers
     pub(crate) fn ptreloc_pmd_lockptr(mm: *mut mm_struct, pmd: *mut pmd_t) -> *mut spinlock_t;
+    pub(crate) fn ptreloc_mm_page_table_lock(mm: *mut mm_struct) -> *mut spinlock_t;
     pub(crate) fn ptreloc_spin_lock_nested(lock: *mut spinlock_t, subclass: c_uint);
     pub(crate) fn ptreloc_smp_wmb();
     pub(crate) fn ptreloc_warn(msg: *const c_char);

@@ -1,15 +1,29 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Page-table pages and the entries that point to them, one type per level.
+//! Page-table pages and the entries that point to them.
+//!
+//! A table of some [`Level`] is pointed to by one entry of the level above:
+//! a PTE table by a PMD entry, a PMD table by a PUD entry, a PUD table by a
+//! P4D entry (the PGD entry itself with 4-level paging). A [`Slot`] is such
+//! an entry, an [`Entry`] its value, a [`Table`] a live table page and a
+//! [`NewTable`] its replacement before installation.
 //!
 //! Everything here is reached through an [`MmapWriteGuard`], whose lifetime
 //! bounds every pointer into the tables: with the mmap lock held for writing,
 //! no PGD, P4D, PUD or PMD table of the mm can be freed or replaced except by
 //! us. A PTE table can: file THP collapse (`retract_page_tables`) clears its
 //! PMD entry and frees it under the file's rmap lock and the PMD lock only.
-//! So a [`PteTable`] read from an entry is only a hint until the entry is
-//! re-checked under the PMD lock with that rmap lock held; only then may its
-//! lock be used ([`PteTable::ptl`] is unsafe for that reason).
+//! So a [`Table`] read from an entry is only a hint until the entry is
+//! re-checked under the slot's lock with the span's rmap locks held; only
+//! then may its lock be used ([`Table::ptl`] is unsafe for that reason).
+//!
+//! Locks, per level of the table that moves:
+//!
+//! | table | slot lock                 | the table's own lock      |
+//! |-------|---------------------------|---------------------------|
+//! | PTE   | PMD lock (split, or mm's) | split PTE lock            |
+//! | PMD   | `mm->page_table_lock`     | split PMD lock            |
+//! | PUD   | `mm->page_table_lock`     | none (the slot's)         |
 
 use core::marker::PhantomData;
 use core::ptr::NonNull;
@@ -20,7 +34,24 @@ use kernel::prelude::*;
 
 use crate::locks::SpinGuard;
 use crate::mm::MmapWriteGuard;
+pub(crate) use crate::request::Level;
 use crate::sys::{self, PTRS_PER_TABLE};
+
+impl Level {
+    /// Bytes of address space one table of this level maps.
+    pub(crate) fn span(self) -> usize {
+        match self {
+            Level::Pte => sys::PMD_SIZE,
+            Level::Pmd => sys::PUD_SIZE,
+            Level::Pud => sys::P4D_SIZE,
+        }
+    }
+
+    /// Index into per-level counters.
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+}
 
 /// The page of a page-table page, at any level.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -51,32 +82,13 @@ impl TablePage {
     ///
     /// # Safety
     ///
-    /// The page must have a lock: a live page-table page, or a new one
+    /// The page must have a lock: a live PTE or PMD table page, or a new one
     /// without `ALLOC_SPLIT_PTLOCKS` (whose lock `alloc` initialised).
     unsafe fn ptl(&self) -> NonNull<sys::spinlock_t> {
         // SAFETY: `ptlock_ptr` is the address of the embedded lock, or the
         // pointer to the separately allocated one, which such a page has.
         unsafe { NonNull::new_unchecked(sys::ptreloc_ptlock_ptr(self.page.as_ptr())) }
     }
-}
-
-/// Where the PMD entry for an address lives, if its upper tables exist.
-pub(crate) enum PmdLookup<'g> {
-    /// The entry's slot in a PMD table.
-    Slot(PmdSlot<'g>),
-    /// No PMD table covers the address; the next one could start at `next`.
-    Hole { next: usize },
-}
-
-/// A PMD entry in a live PMD table of an mm whose mmap lock is held.
-///
-/// # Invariants
-///
-/// `pmd` points into a PMD table of `mm` that stays allocated for `'g`.
-pub(crate) struct PmdSlot<'g> {
-    pmd: NonNull<sys::pmd_t>,
-    mm: *mut sys::mm_struct,
-    _guard: PhantomData<&'g MmapWriteGuard<'g>>,
 }
 
 /// Bytes mapped by one PGD entry: 256 TiB with 5-level paging, else 512 GiB
@@ -108,137 +120,261 @@ pub(crate) fn pud_is_table(e: sys::pud_t) -> bool {
     unsafe { !sys::ptreloc_pud_none(e) && !sys::ptreloc_pud_bad(e) && !sys::ptreloc_pud_leaf(e) }
 }
 
+/// Whether a PMD entry points to a PTE table: not empty, not a huge page
+/// (leaf), not a migration or device entry, not corrupt.
+pub(crate) fn pmd_is_table(e: sys::pmd_t) -> bool {
+    // SAFETY: pure functions of the entry value.
+    unsafe { sys::ptreloc_pmd_present(e) && !sys::ptreloc_pmd_leaf(e) && !sys::ptreloc_pmd_bad(e) }
+}
+
 /// Rounds `addr` up to the next multiple of `size` (a power of two).
 fn next_boundary(addr: usize, size: usize) -> usize {
     (addr | (size - 1)).saturating_add(1)
 }
 
-impl<'g> PmdSlot<'g> {
-    /// Walks the upper levels to the PMD entry that maps `addr`.
-    pub(crate) fn lookup(guard: &'g MmapWriteGuard<'_>, addr: usize) -> PmdLookup<'g> {
+/// Where the entry pointing to a table of some level lives.
+pub(crate) enum Lookup<'g> {
+    /// The entry's slot in its table.
+    Slot(Slot<'g>),
+    /// The tables above do not reach that far; the next slot could be at
+    /// `next`.
+    Hole { next: usize },
+}
+
+/// The entry that points to a table of `level`, in a live table of an mm
+/// whose mmap lock is held.
+///
+/// # Invariants
+///
+/// `entry` points into a page-table page of `mm` above `level` that stays
+/// allocated for `'g` (only we replace PMD, PUD and P4D tables, and we hold
+/// the mmap lock that every other way of freeing them needs).
+pub(crate) struct Slot<'g> {
+    level: Level,
+    entry: NonNull<u64>,
+    mm: *mut sys::mm_struct,
+    _guard: PhantomData<&'g MmapWriteGuard<'g>>,
+}
+
+impl<'g> Slot<'g> {
+    /// Walks the upper levels to the entry that points to the `level` table
+    /// mapping `addr`.
+    pub(crate) fn lookup(guard: &'g MmapWriteGuard<'_>, level: Level, addr: usize) -> Lookup<'g> {
         let mm = guard.mm().as_ptr();
+        let hole = |size| Lookup::Hole {
+            next: next_boundary(addr, size),
+        };
+        // INVARIANT: each pointer below is an entry in a table of `mm` that
+        // the mmap lock keeps, reached through entries that point to tables.
+        let slot = |entry: *mut u64| match NonNull::new(entry) {
+            Some(entry) => Lookup::Slot(Slot {
+                level,
+                entry,
+                mm,
+                _guard: PhantomData,
+            }),
+            None => hole(level.span()),
+        };
         // SAFETY: with the mmap lock held for writing, the PGD, P4D and PUD
         // tables of the mm stay allocated; the entries are read once each and
         // only followed when they point to a table.
         unsafe {
             let pgd = sys::ptreloc_pgd_offset(mm, addr);
             if !pgd_is_table(sys::ptreloc_pgdp_get(pgd)) {
-                return PmdLookup::Hole {
-                    next: next_boundary(addr, pgd_entry_size()),
-                };
+                return hole(pgd_entry_size());
             }
             let p4d = sys::ptreloc_p4d_offset(pgd, addr);
+            if level == Level::Pud {
+                return slot(p4d.cast());
+            }
             if !p4d_is_table(sys::ptreloc_p4dp_get(p4d)) {
-                return PmdLookup::Hole {
-                    next: next_boundary(addr, sys::P4D_SIZE),
-                };
+                return hole(sys::P4D_SIZE);
             }
             let pud = sys::ptreloc_pud_offset(p4d, addr);
+            if level == Level::Pmd {
+                return slot(pud.cast());
+            }
             if !pud_is_table(sys::ptreloc_pudp_get(pud)) {
-                return PmdLookup::Hole {
-                    next: next_boundary(addr, sys::PUD_SIZE),
-                };
+                return hole(sys::PUD_SIZE);
             }
-            match NonNull::new(sys::ptreloc_pmd_offset(pud, addr)) {
-                // INVARIANT: a slot in a PMD table of `mm`, which the mmap
-                // lock keeps (only we replace PMD tables).
-                Some(pmd) => PmdLookup::Slot(PmdSlot {
-                    pmd,
-                    mm,
-                    _guard: PhantomData,
-                }),
-                None => PmdLookup::Hole {
-                    next: next_boundary(addr, sys::PUD_SIZE),
-                },
-            }
+            slot(sys::ptreloc_pmd_offset(pud, addr).cast())
         }
     }
 
     /// Reads the entry once.
-    pub(crate) fn read(&self) -> PmdVal {
-        // SAFETY: `pmd` is valid (type invariant); `pmdp_get` is a READ_ONCE.
-        PmdVal(unsafe { sys::ptreloc_pmdp_get(self.pmd.as_ptr()) })
-    }
-
-    /// Takes the PMD page-table lock that covers this entry.
-    pub(crate) fn lock(&self) -> SpinGuard {
-        // SAFETY: `pmd` is valid (type invariant); its lock lives in the PMD
-        // table's page (or the mm) and is initialised.
-        // The lock is in the PMD table's page, or `mm->page_table_lock`.
-        let ptl =
-            unsafe { NonNull::new_unchecked(sys::ptreloc_pmd_lockptr(self.mm, self.pmd.as_ptr())) };
-        // SAFETY: valid as above; the PMD lock is the first page-table lock.
-        unsafe { SpinGuard::lock(ptl, 0) }
-    }
-}
-
-/// A PMD entry value.
-#[derive(Clone, Copy)]
-pub(crate) struct PmdVal(sys::pmd_t);
-
-impl PmdVal {
-    /// An entry value read by other means (the census walk).
-    pub(crate) fn from_raw(entry: sys::pmd_t) -> Self {
-        Self(entry)
-    }
-
-    /// The PTE table this entry points to: `None` for an empty entry, a huge
-    /// page (leaf), a migration or device entry, or a corrupt one.
-    pub(crate) fn pte_table(self) -> Option<PteTable> {
-        // SAFETY: pure functions of the entry value.
-        let is_table = unsafe {
-            sys::ptreloc_pmd_present(self.0)
-                && !sys::ptreloc_pmd_leaf(self.0)
-                && !sys::ptreloc_pmd_bad(self.0)
-        };
-        if !is_table {
-            return None;
+    pub(crate) fn read(&self) -> Entry {
+        // SAFETY: `entry` is valid (type invariant); entries are 64-bit and
+        // aligned, so a volatile read is a single load (READ_ONCE).
+        let raw = unsafe { self.entry.as_ptr().read_volatile() };
+        Entry {
+            level: self.level,
+            raw,
         }
-        // SAFETY: a present non-leaf entry points to a PTE table page. It may
-        // be freed under us (see the module docs), but its `struct page`
-        // stays valid memory: only its node is read before a re-check.
-        unsafe { TablePage::new(sys::ptreloc_pte_page(self.0)) }.map(PteTable)
     }
 
-    pub(crate) fn same(self, other: PmdVal) -> bool {
-        // SAFETY: a pure function of the two values.
-        unsafe { sys::ptreloc_pmd_same(self.0, other.0) }
+    /// The page-table page this entry is in.
+    pub(crate) fn table_page(&self) -> NonNull<sys::page> {
+        // SAFETY: `entry` is in a live page-table page (type invariant), in
+        // the direct map.
+        unsafe { NonNull::new_unchecked(sys::ptreloc_virt_to_page(self.entry.as_ptr().cast())) }
+    }
+
+    /// Takes the lock that covers this entry (see the module docs).
+    pub(crate) fn lock(&self) -> SpinGuard {
+        // SAFETY: `entry` is valid (type invariant): a PMD entry's lock is in
+        // its table's page or the mm; the others use `mm->page_table_lock`.
+        let ptl = unsafe {
+            match self.level {
+                Level::Pte => sys::ptreloc_pmd_lockptr(self.mm, self.entry.as_ptr().cast()),
+                Level::Pmd | Level::Pud => sys::ptreloc_mm_page_table_lock(self.mm),
+            }
+        };
+        // SAFETY: valid and initialised as above; the slot lock is the first
+        // page-table lock taken.
+        unsafe { SpinGuard::lock(NonNull::new_unchecked(ptl), 0) }
     }
 }
 
-/// A live PTE table (last level).
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) struct PteTable(TablePage);
+/// The value of an entry that may point to a table of `level`.
+#[derive(Clone, Copy)]
+pub(crate) struct Entry {
+    level: Level,
+    raw: u64,
+}
 
-impl PteTable {
-    pub(crate) fn node(&self) -> i32 {
-        self.0.node()
+impl Entry {
+    /// A PMD entry value read by other means (the census walk).
+    pub(crate) fn from_pmd(e: sys::pmd_t) -> Self {
+        Self {
+            level: Level::Pte,
+            raw: e.pmd as u64,
+        }
     }
 
-    /// The table's lock.
+    /// The table this entry points to, if it points to one.
+    pub(crate) fn table(self) -> Option<Table> {
+        let raw = self.raw;
+        // SAFETY: the predicates are pure functions of the value; an entry
+        // that points to a table gives that table's page. It may be freed
+        // under us (PTE tables, see the module docs), but its `struct page`
+        // stays valid memory: only its node is read before a re-check.
+        let page = unsafe {
+            match self.level {
+                Level::Pte => {
+                    let e = sys::pmd_t { pmd: raw as _ };
+                    pmd_is_table(e).then(|| sys::ptreloc_pte_page(e))
+                }
+                Level::Pmd => {
+                    let e = sys::pud_t { pud: raw as _ };
+                    pud_is_table(e).then(|| sys::ptreloc_pmd_page(e))
+                }
+                Level::Pud => {
+                    let e = sys::P4d { p4d: raw as _ };
+                    p4d_is_table(e).then(|| sys::ptreloc_pud_page(e))
+                }
+            }
+        }?;
+        // SAFETY: see above.
+        let page = unsafe { TablePage::new(page) }?;
+        Some(Table {
+            level: self.level,
+            page,
+        })
+    }
+
+    /// Whether this PMD entry maps a huge page (a THP, or a migration entry
+    /// for one), which may have a PTE table deposited for it in the PMD
+    /// table: anything but empty or a table pointer.
+    pub(crate) fn may_have_deposit(self) -> bool {
+        self.level == Level::Pte && self.raw != 0 && self.table().is_none()
+    }
+
+    /// Whether two reads of a slot found the same value.
+    pub(crate) fn same(self, other: Entry) -> bool {
+        self.raw == other.raw
+    }
+}
+
+/// A live page-table page of some level.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Table {
+    level: Level,
+    page: TablePage,
+}
+
+impl Table {
+    pub(crate) fn node(&self) -> i32 {
+        self.page.node()
+    }
+
+    /// The table's own lock, if its level has one (PUD tables use the
+    /// slot's lock).
     ///
     /// # Safety
     ///
-    /// The table must be live: its PMD entry re-checked under the PMD lock
-    /// with the rmap locks of its span held, or unlinked by us and not yet
+    /// The table must be live: its entry re-checked under the slot lock with
+    /// the rmap locks of its span held, or unlinked by us and not yet
     /// retired.
-    pub(crate) unsafe fn ptl(&self) -> NonNull<sys::spinlock_t> {
-        // SAFETY: a live PTE table has a lock (caller).
-        unsafe { self.0.ptl() }
+    pub(crate) unsafe fn ptl(&self) -> Option<NonNull<sys::spinlock_t>> {
+        match self.level {
+            // SAFETY: a live PTE or PMD table has a lock (caller).
+            Level::Pte | Level::Pmd => Some(unsafe { self.page.ptl() }),
+            Level::Pud => None,
+        }
     }
 
     /// Hands the page over to RCU: it is freed after a grace period, when no
     /// lockless walker and no CPU's paging-structure cache can still see it.
+    ///
+    /// A PMD table is destructed first: its THP deposit pointer shares
+    /// storage with the RCU head (the deposits moved to its replacement).
     ///
     /// # Safety
     ///
     /// The table must be unreachable from any page table, and every CPU's TLB
     /// flushed since it was unlinked.
     pub(crate) unsafe fn retire(self) {
-        let page = self.0.page.as_ptr();
-        // SAFETY: the page is ours to free (caller); its `pt_rcu_head` is
-        // unused by a PTE table page.
-        unsafe { bindings::call_rcu(sys::ptreloc_page_rcu_head(page), Some(free_retired_table)) };
+        let page = self.page.page.as_ptr();
+        match self.level {
+            // SAFETY: as for this function.
+            Level::Pte | Level::Pud => unsafe { retire_page(page) },
+            // SAFETY: the page is ours to free (caller). Its deposit pointer
+            // (whose deposits moved to the replacement) is cleared and the
+            // page destructed before the RCU head overwrites the pointer.
+            Level::Pmd => unsafe {
+                *sys::ptreloc_pmd_huge_pte(page) = core::ptr::null_mut();
+                destruct(page);
+                bindings::call_rcu(sys::ptreloc_page_rcu_head(page), Some(free_table));
+            },
+        }
+    }
+}
+
+/// Frees a PTE or PUD table page after an RCU grace period, destructed then.
+///
+/// # Safety
+///
+/// As for [`Table::retire`], and `page` is not a PMD table.
+unsafe fn retire_page(page: *mut sys::page) {
+    // SAFETY: the page is ours to free (caller); its `pt_rcu_head` is unused.
+    unsafe { bindings::call_rcu(sys::ptreloc_page_rcu_head(page), Some(free_retired_table)) };
+}
+
+/// Undoes what [`NewTable::alloc`] did to make `page` a table, for a page
+/// being freed.
+///
+/// # Safety
+///
+/// `page` must be an unreachable page-table page that we own.
+unsafe fn destruct(page: *mut sys::page) {
+    // SAFETY: ours (caller).
+    unsafe {
+        if sys::alloc_split_ptlocks() {
+            // The lock object now belongs to the replacement table (PTE and
+            // PMD); a PUD page never had one.
+            sys::ptreloc_ptlock_set(page, core::ptr::null_mut());
+        }
+        sys::ptreloc_pgtable_unaccount(page);
     }
 }
 
@@ -246,35 +382,47 @@ impl PteTable {
 ///
 /// # Safety
 ///
-/// Called by RCU only, for a head passed to `call_rcu` by [`PteTable::retire`].
+/// Called by RCU only, for a head passed to `call_rcu` by [`Table::retire`].
 unsafe extern "C" fn free_retired_table(head: *mut sys::callback_head) {
     // SAFETY: `head` is the `pt_rcu_head` of a retired table page.
     unsafe {
         let page = sys::ptreloc_rcu_head_page(head);
-        if sys::alloc_split_ptlocks() {
-            // The lock object now belongs to the replacement table.
-            sys::ptreloc_ptlock_set(page, core::ptr::null_mut());
-        }
-        sys::ptreloc_pgtable_unaccount(page);
+        destruct(page);
         bindings::__free_pages(page, 0);
     }
 }
 
-/// A new PTE table page: allocated and accounted as a page table, not yet
+/// RCU callback: frees a retired page-table page destructed before.
+///
+/// # Safety
+///
+/// Called by RCU only, for a head passed to `call_rcu` by [`Table::retire`].
+unsafe extern "C" fn free_table(head: *mut sys::callback_head) {
+    // SAFETY: `head` is the `pt_rcu_head` of a retired, destructed page.
+    unsafe { bindings::__free_pages(sys::ptreloc_rcu_head_page(head), 0) };
+}
+
+/// A new page-table page: allocated and accounted as a page table, not yet
 /// reachable. Freed on drop unless installed.
 ///
 /// # Invariants
 ///
 /// `page` is an order-0 page accounted with `ptreloc_pgtable_account`, owned
 /// by this value, and mapped in no page table.
-pub(crate) struct NewPteTable {
+pub(crate) struct NewTable {
+    level: Level,
     page: TablePage,
 }
 
-impl NewPteTable {
-    /// Allocates a page on `node` only (no fallback), without waiting long in
-    /// reclaim, charged to `memcg` (the target mm's) when given.
-    pub(crate) fn alloc(node: i32, memcg: Option<NonNull<sys::mem_cgroup>>) -> Result<Self> {
+impl NewTable {
+    /// Allocates a page for a `level` table on `node` only (no fallback),
+    /// without waiting long in reclaim, charged to `memcg` (the target mm's)
+    /// when given.
+    pub(crate) fn alloc(
+        level: Level,
+        node: i32,
+        memcg: Option<NonNull<sys::mem_cgroup>>,
+    ) -> Result<Self> {
         // Every entry is copied over, so the page need not be zeroed.
         // SAFETY: reads a constant.
         let gfp = (unsafe { sys::ptreloc_gfp_pgtable_user() } & !sys::GFP_ZERO)
@@ -293,58 +441,101 @@ impl NewPteTable {
         };
         // SAFETY: a freshly allocated page, ours.
         let page = unsafe { TablePage::new(page) }.ok_or(ENOMEM)?;
+        let p = page.page.as_ptr();
         // SAFETY: the page is ours and not yet a page table.
         unsafe {
-            if !sys::alloc_split_ptlocks() {
-                sys::ptreloc_ptlock_init(page.page.as_ptr());
+            if level != Level::Pud && !sys::alloc_split_ptlocks() {
+                sys::ptreloc_ptlock_init(p);
             }
-            sys::ptreloc_pgtable_account(page.page.as_ptr());
+            if level == Level::Pmd {
+                *sys::ptreloc_pmd_huge_pte(p) = core::ptr::null_mut();
+                sys::ptreloc_pmd_pts_init(p);
+            }
+            sys::ptreloc_pgtable_account(p);
         }
         // INVARIANT: allocated and accounted just above, mapped nowhere.
-        Ok(Self { page })
+        Ok(Self { level, page })
     }
 
     /// Copies `old` into this table and installs it in `slot` in place of
-    /// `old`; returns it as a live table.
+    /// `old`; returns it as a live table. A PMD table also takes over the
+    /// PTE tables deposited for `old`'s huge pages.
     ///
     /// With `ALLOC_SPLIT_PTLOCKS`, `ptlock_alloc()` cannot be called from a
     /// module, so the new table takes over the old one's lock: anyone still
     /// spinning on the old table's lock is then spinning on the new table's,
-    /// and re-checks the PMD entry when they get it (`pte_offset_map_lock`).
+    /// and re-checks the entry when they get it (`pte_offset_map_lock`).
     ///
     /// # Safety
     ///
-    /// `slot` must hold a table entry pointing to `old`, and the caller must
-    /// hold the PMD lock of `slot`, `old`'s lock, and this table's lock when
-    /// it has its own (see [`NewPteTable::lock_if_distinct`]).
-    pub(crate) unsafe fn install(self, slot: &PmdSlot<'_>, old: PteTable) -> PteTable {
+    /// `slot` must hold an entry pointing to `old`, of this table's level,
+    /// and the caller must hold the slot's lock, `old`'s lock, and this
+    /// table's lock when it has its own (see [`NewTable::lock_if_distinct`]).
+    pub(crate) unsafe fn install(self, slot: &Slot<'_>, old: Table) -> Table {
         let new = self.page;
-        // SAFETY: both are PTE table pages of PTRS_PER_TABLE entries; `new` is
-        // ours and unreachable, `old` is live and locked (caller), so only the
-        // CPU's page walker can change it now, one whole entry at a time.
+        let (o, n) = (old.page.page.as_ptr(), new.page.as_ptr());
+        // SAFETY: both are table pages of PTRS_PER_TABLE entries of one
+        // level; `new` is ours and unreachable, `old` is live and locked
+        // (caller), so only the CPU's page walker can change it now, one
+        // whole entry at a time (it sets Accessed/Dirty; see `reconcile`).
         unsafe {
-            if sys::alloc_split_ptlocks() {
-                sys::ptreloc_ptlock_set(new.page.as_ptr(), old.ptl().as_ptr());
+            if self.level != Level::Pud && sys::alloc_split_ptlocks() {
+                sys::ptreloc_ptlock_set(n, sys::ptreloc_ptlock_ptr(o));
             }
-            // (`old.ptl()`: `old` is live, the caller holds its lock.)
-            let (src, dst) = (old.0.entries(), new.entries());
+            if self.level == Level::Pmd {
+                // The deposit list is reached only through this pointer, under
+                // the PMD table's lock, which we hold.
+                *sys::ptreloc_pmd_huge_pte(n) = *sys::ptreloc_pmd_huge_pte(o);
+            }
+            let (src, dst) = (old.page.entries(), new.entries());
             for i in 0..PTRS_PER_TABLE {
                 dst.add(i).write(src.add(i).read_volatile());
             }
             // Entries and lock must be visible before the table is: lockless
             // walkers (GUP-fast) may follow the entry as soon as it is set.
             sys::ptreloc_smp_wmb();
-            sys::ptreloc_pmd_populate(slot.mm, slot.pmd.as_ptr(), new.page.as_ptr());
+            let entry = slot.entry.as_ptr();
+            match self.level {
+                Level::Pte => sys::ptreloc_pmd_populate(slot.mm, entry.cast(), n),
+                Level::Pmd => sys::ptreloc_pud_populate(slot.mm, entry.cast(), n),
+                Level::Pud => replace_p4d_table(entry.cast(), old, n),
+            }
         }
         core::mem::forget(self);
-        PteTable(new)
+        Table {
+            level: old.level,
+            page: new,
+        }
     }
 
-    /// Takes this table's own lock if it is not the same lock as any in
-    /// `held` (it is the old table's lock with `ALLOC_SPLIT_PTLOCKS`, and
-    /// `mm->page_table_lock` without split PTE locks).
+    /// Copies the deposited PTE table `old` into this one, which takes over
+    /// its lock with `ALLOC_SPLIT_PTLOCKS`; returns the page, now owned by the
+    /// deposit list (the caller links it in place of `old`).
+    ///
+    /// # Safety
+    ///
+    /// `old` must be a deposited PTE table whose PMD table's lock the caller
+    /// holds.
+    unsafe fn into_deposit(self, old: *mut sys::page) -> *mut sys::page {
+        let new = self.page;
+        // SAFETY: both are PTE table pages; `old` is only reachable through
+        // the locked deposit list (caller), `new` is ours.
+        unsafe {
+            if sys::alloc_split_ptlocks() {
+                sys::ptreloc_ptlock_set(new.page.as_ptr(), sys::ptreloc_ptlock_ptr(old));
+            }
+            let (src, dst) = (sys::ptreloc_page_address(old).cast::<u64>(), new.entries());
+            core::ptr::copy_nonoverlapping(src, dst, PTRS_PER_TABLE);
+        }
+        core::mem::forget(self);
+        new.page.as_ptr()
+    }
+
+    /// Takes this table's own lock if it has one that is not the same lock as
+    /// any in `held` (it is the old table's lock with `ALLOC_SPLIT_PTLOCKS`,
+    /// and `mm->page_table_lock` without split page-table locks).
     pub(crate) fn lock_if_distinct(&self, held: &[NonNull<sys::spinlock_t>]) -> Option<SpinGuard> {
-        if sys::alloc_split_ptlocks() {
+        if self.level == Level::Pud || sys::alloc_split_ptlocks() {
             return None;
         }
         // SAFETY: without ALLOC_SPLIT_PTLOCKS, `alloc` initialised the lock.
@@ -353,17 +544,43 @@ impl NewPteTable {
             return None;
         }
         // SAFETY: initialised in `alloc`; nobody else can see this table yet,
-        // so taking it after the PMD and old PTE locks cannot deadlock.
+        // so taking it after the slot and old table locks cannot deadlock.
         Some(unsafe { SpinGuard::lock(ptl, sys::NESTING_THIRD) })
     }
 }
 
-impl Drop for NewPteTable {
+/// Points the P4D entry `p4d`, which points to `old`, to `new` instead, and
+/// its PTI user-half copy too if it has one (what `p4d_populate` does, which
+/// a module cannot link on 6.12 with PTI: see `shim.c`). The copy is updated
+/// first, only if it points to `old`; both keep their own flags.
+///
+/// # Safety
+///
+/// The caller holds `mm->page_table_lock`; `p4d` is a live P4D entry.
+unsafe fn replace_p4d_table(p4d: *mut sys::P4d, old: Table, new: *mut sys::page) {
+    // SAFETY: `p4d` is live (caller); the user copy, if any, is the entry at
+    // the same index of the PGD's user half, which lives as long as it.
+    unsafe {
+        let user = sys::ptreloc_pti_user_p4dp(p4d);
+        if !user.is_null() {
+            let copy = sys::ptreloc_p4dp_get(user);
+            if p4d_is_table(copy) && sys::ptreloc_pud_page(copy) == old.page.page.as_ptr() {
+                sys::ptreloc_write_p4d(user, sys::ptreloc_p4d_with_table(copy, new));
+            }
+        }
+        let entry = sys::ptreloc_p4dp_get(p4d);
+        sys::ptreloc_write_p4d(p4d, sys::ptreloc_p4d_with_table(entry, new));
+    }
+}
+
+impl Drop for NewTable {
     fn drop(&mut self) {
-        // SAFETY: never installed, so unreachable; undo `alloc`.
+        let page = self.page.page.as_ptr();
+        // SAFETY: never installed, so unreachable; undo `alloc`. Its lock was
+        // never shared, so there is nothing to hand back.
         unsafe {
-            sys::ptreloc_pgtable_unaccount(self.page.page.as_ptr());
-            bindings::__free_pages(self.page.page.as_ptr(), 0);
+            sys::ptreloc_pgtable_unaccount(page);
+            bindings::__free_pages(page, 0);
         }
     }
 }
@@ -382,16 +599,18 @@ pub(crate) struct Reconciled {
 /// Carries over Accessed/Dirty bits that CPUs set in `old` after it was
 /// copied, through paging-structure caches that still pointed to it (the
 /// dirty-bit race). Without this, reclaim could find the new entry clean and
-/// drop the data written through the old one.
+/// drop the data written through the old one. At the upper levels the CPU
+/// sets Accessed in entries that point to tables, and Accessed/Dirty in huge
+/// page (leaf) entries: the same bits, carried the same way.
 ///
 /// # Safety
 ///
 /// `new` must have replaced `old` in the page tables, every CPU's TLB must
 /// have been flushed since (so nothing writes to `old` any more), and the
 /// caller must hold the locks that keep software from changing either.
-pub(crate) unsafe fn reconcile(old: PteTable, new: PteTable) -> Reconciled {
+pub(crate) unsafe fn reconcile(old: Table, new: Table) -> Reconciled {
     let mut found = Reconciled::default();
-    let (src, dst) = (old.0.entries(), new.0.entries());
+    let (src, dst) = (old.page.entries(), new.page.entries());
     for i in 0..PTRS_PER_TABLE {
         // SAFETY: both tables are live pages of PTRS_PER_TABLE entries.
         let (was, is) = unsafe { (src.add(i).read_volatile(), dst.add(i).read_volatile()) };
@@ -417,4 +636,133 @@ pub(crate) unsafe fn reconcile(old: PteTable, new: PteTable) -> Reconciled {
         }
     }
     found
+}
+
+/// The PTE tables deposited in the PMD table that holds `slot` (one per
+/// huge page, kept for splitting it: `pgtable_trans_huge_deposit`): how many
+/// there are, and how many of them are not on `node`.
+///
+/// # Safety
+///
+/// `slot` must be a PMD entry (a [`Level::Pte`] slot) of an mm whose mmap
+/// lock is held for writing.
+pub(crate) unsafe fn count_deposits(slot: &Slot<'_>, node: i32) -> (usize, usize) {
+    let _pmd = slot.lock();
+    let mut counts = (0, 0);
+    // SAFETY: the PMD table is live (caller) and its lock held, so the list
+    // is stable; every element is a deposited PTE table page.
+    unsafe {
+        for_each_deposit(slot, |page| {
+            counts.0 += 1;
+            if sys::ptreloc_page_to_nid(page) != node {
+                counts.1 += 1;
+            }
+            None
+        })
+    };
+    counts
+}
+
+/// Calls `f` on every deposited table of `slot`'s PMD table, once each. A
+/// page `f` returns takes the table's place in the list, and the table is
+/// then retired (after it is unlinked: its RCU head shares storage with the
+/// list links).
+///
+/// # Safety
+///
+/// As for [`count_deposits`], and the caller holds the PMD table's lock.
+unsafe fn for_each_deposit(
+    slot: &Slot<'_>,
+    mut f: impl FnMut(*mut sys::page) -> Option<*mut sys::page>,
+) {
+    let pmd_page = slot.table_page().as_ptr();
+    // SAFETY: see above. The list is circular with no separate head: count
+    // it first, then visit each element once, taking the next one before
+    // the current one may be replaced.
+    unsafe {
+        let head = sys::ptreloc_pmd_huge_pte(pmd_page);
+        let first = *head;
+        if first.is_null() {
+            return;
+        }
+        let next = |page| sys::ptreloc_pt_list_page((*sys::ptreloc_pt_list(page)).next);
+        let mut n = 1;
+        let mut pos = next(first);
+        while pos != first {
+            n += 1;
+            pos = next(pos);
+        }
+        for _ in 0..n {
+            let following = next(pos);
+            if let Some(replacement) = f(pos) {
+                replace_in_deposit_list(head, pos, replacement);
+                // Mapped by no entry while deposited, and now unlinked.
+                retire_page(pos);
+            }
+            pos = following;
+        }
+    }
+}
+
+/// Moves the PTE tables deposited in the PMD table that holds `slot` to
+/// `node`, as many as `spare` has replacements for. Returns how many moved.
+///
+/// A deposited table is mapped by no entry, so no CPU and no lockless walker
+/// can see it: it is reached only through the PMD table's deposit list,
+/// under the PMD table's lock, which is all that is needed to swap it. The
+/// old table is retired through RCU all the same, like every other.
+///
+/// # Safety
+///
+/// As for [`count_deposits`].
+pub(crate) unsafe fn move_deposits(
+    slot: &Slot<'_>,
+    node: i32,
+    spare: &mut impl Iterator<Item = NewTable>,
+) -> u64 {
+    let _pmd = slot.lock();
+    let mut moved = 0;
+    // SAFETY: the PMD table is live and locked (caller, and above).
+    unsafe {
+        for_each_deposit(slot, |old| {
+            if sys::ptreloc_page_to_nid(old) == node {
+                return None;
+            }
+            let new = spare.next()?;
+            moved += 1;
+            // `old` is deposited and its PMD table locked (above).
+            Some(new.into_deposit(old))
+        })
+    };
+    moved
+}
+
+/// Puts `new` in the place of `old` in a circular deposit list whose first
+/// element `*head` points to (see `pgtable_trans_huge_deposit`).
+///
+/// # Safety
+///
+/// The caller holds the lock of the list; `old` is on it, `new` is not.
+unsafe fn replace_in_deposit_list(
+    head: *mut *mut sys::page,
+    old: *mut sys::page,
+    new: *mut sys::page,
+) {
+    // SAFETY: both pages' `pt_list` are valid list heads (caller).
+    unsafe {
+        let (o, n) = (sys::ptreloc_pt_list(old), sys::ptreloc_pt_list(new));
+        if (*o).next == o {
+            // The only element: `list_replace` would link `new` to `old`.
+            (*n).next = n;
+            (*n).prev = n;
+        } else {
+            (*n).next = (*o).next;
+            (*n).prev = (*o).prev;
+            (*(*n).next).prev = n;
+            (*(*n).prev).next = n;
+        }
+        if *head == old {
+            *head = new;
+        }
+    }
 }

@@ -28,7 +28,8 @@ mod tests {
                 pid: 42,
                 node: 1,
                 start: 0,
-                end: LIMITS.user_end
+                end: LIMITS.user_end,
+                levels: Levels::ALL,
             })
         );
     }
@@ -41,9 +42,29 @@ mod tests {
                 pid: 7,
                 node: 0,
                 start: 4096,
-                end: 0x200000
+                end: 0x200000,
+                levels: Levels::ALL,
             })
         );
+    }
+
+    #[test]
+    fn levels_any_subset_in_any_order() {
+        let levels = |s: &str| reloc(&format!("pid=1 node=0 levels={s}")).map(|r| r.levels);
+        let names = |l: Levels| l.iter().map(Level::name).collect::<Vec<_>>();
+        assert_eq!(names(levels("pte").unwrap()), ["pte"]);
+        assert_eq!(names(levels("pud,pte").unwrap()), ["pte", "pud"]);
+        assert_eq!(levels("pmd,pud,pte"), Ok(Levels::ALL));
+        for bad in [
+            "", "pte,", ",pte", "pte,pte", "pgd", "PTE", "pte pmd", "pte;pmd",
+        ] {
+            let expected = if bad == "pte pmd" {
+                ParseError::UnknownKey
+            } else {
+                ParseError::BadLevels
+            };
+            assert_eq!(levels(bad), Err(expected), "levels={bad}");
+        }
     }
 
     #[test]
