@@ -188,11 +188,13 @@ static inline void parse_outcome(const char *text, struct outcome *o)
 /*
  * Relocate the tables of the given levels ("pte,pmd,pud" or a subset; NULL
  * for the module's default, all three) of pid that map [start, end) (end 0:
- * the whole mm) to node. Returns 0 or -errno; fills o (if not NULL) from the
- * relocate file, read back on the same open file.
+ * the whole mm) to node, in the given zone ("dma32", "normal"; NULL for
+ * any). Returns 0 or -errno; fills o (if not NULL) from the relocate file,
+ * read back on the same open file.
  */
-static inline int relocate_levels(pid_t pid, int node, unsigned long start,
-				  unsigned long end, const char *levels, struct outcome *o)
+static inline int relocate_levels_zone(pid_t pid, int node, unsigned long start,
+				       unsigned long end, const char *levels,
+				       const char *zone, struct outcome *o)
 {
 	char req[192], text[2048];
 	int fd, ret, len;
@@ -204,6 +206,8 @@ static inline int relocate_levels(pid_t pid, int node, unsigned long start,
 				start, end);
 	if (levels)
 		len += snprintf(req + len, sizeof(req) - len, " levels=%s", levels);
+	if (zone)
+		len += snprintf(req + len, sizeof(req) - len, " zone=%s", zone);
 	snprintf(req + len, sizeof(req) - len, "\n");
 	fd = open(PTRELOC_DEBUGFS "/relocate", O_RDWR);
 	if (fd < 0)
@@ -217,6 +221,12 @@ static inline int relocate_levels(pid_t pid, int node, unsigned long start,
 	}
 	close(fd);
 	return ret;
+}
+
+static inline int relocate_levels(pid_t pid, int node, unsigned long start,
+				  unsigned long end, const char *levels, struct outcome *o)
+{
+	return relocate_levels_zone(pid, node, start, end, levels, NULL, o);
 }
 
 /* Relocate the PTE tables only (the tests of the PTE level count them). */

@@ -7,12 +7,21 @@
 # a line "# ptreloc totals: pass:N fail:N skip:N" that scripts/check reads.
 # Exits non-zero if anything failed.
 #
-# usage: selftests/run.sh MODULE_DIR SELFTEST_BIN_DIR
+# usage: selftests/run.sh MODULE_DIR SELFTEST_BIN_DIR [SUITE]
+#   SUITE main (default): everything that runs in the two-node guest;
+#   zones: relocate_zones, for a guest with memory above 4 GiB on node 0.
 set -u
-mod_dir=${1:?usage: run.sh MODULE_DIR SELFTEST_BIN_DIR}
-bin_dir=${2:?usage: run.sh MODULE_DIR SELFTEST_BIN_DIR}
+mod_dir=${1:?usage: run.sh MODULE_DIR SELFTEST_BIN_DIR [SUITE]}
+bin_dir=${2:?usage: run.sh MODULE_DIR SELFTEST_BIN_DIR [SUITE]}
+suite=${3:-main}
 
-steps=8 n=0 pass=0 fail=0 skip=0
+case "$suite" in
+main) programs=(module_loaded relocate_errors relocate_pte relocate_levels relocate_memcg) ;;
+zones) programs=(relocate_zones) ;;
+*) echo "unknown suite $suite" >&2; exit 2 ;;
+esac
+# insmod, the programs, rmmod, and module_unloaded.
+steps=$((${#programs[@]} + 3)) n=0 pass=0 fail=0 skip=0
 # No program may run longer than this: the harness's own per-test timeouts
 # cannot stop a task stuck in the kernel.
 program_timeout=${PTRELOC_PROGRAM_TIMEOUT:-1200}
@@ -45,19 +54,21 @@ diagnose() { # diagnose NAME
 }
 
 program() { # program NAME: a kselftest program, its cases counted one by one
-	local name=$1 log="$tmp/$1.out" rc pid totals p f s e
+	local name=$1 log="$tmp/$1.out" rc pid watchdog totals p f s e
 	# Output goes to a file, not a pipe: a stray child holding the pipe open
 	# would otherwise keep us waiting after the program itself has exited.
 	"$bin_dir/$name" >"$log" 2>&1 &
 	pid=$!
 	tail -n +1 --pid="$pid" -f "$log" | sed 's/^/# /' &
-	if ! timeout_wait "$pid" "$program_timeout"; then
-		diagnose "$name"
-		kill -KILL "$pid" 2>/dev/null
-	fi
+	# One sleeping watchdog, not a polling loop: processes started while a
+	# test runs would show in the per-node PageTables it measures.
+	(sleep "$program_timeout" && kill -0 "$pid" 2>/dev/null &&
+		{ diagnose "$name"; kill -KILL "$pid"; }) &
+	watchdog=$!
 	wait "$pid"
 	rc=$?
-	wait # for tail, which has seen the end of the file
+	pkill -P "$watchdog" sleep 2>/dev/null
+	wait # for the watchdog, and for tail, which has seen the end of the file
 	totals=$(sed -n 's/^# Totals: pass:\([0-9]*\) fail:\([0-9]*\) xfail:[0-9]* xpass:[0-9]* skip:\([0-9]*\) error:\([0-9]*\).*/\1 \2 \3 \4/p' "$log")
 	if [ -z "$totals" ]; then
 		# It died before printing its totals: one failure at least.
@@ -71,14 +82,6 @@ program() { # program NAME: a kselftest program, its cases counted one by one
 	report "$((rc == 4 ? 0 : rc))" "selftests: ptreloc: $name"
 }
 
-timeout_wait() { # timeout_wait PID SECONDS: 0 if PID ended in time
-	local left=$2
-	while kill -0 "$1" 2>/dev/null; do
-		((left-- > 0)) || return 1
-		sleep 1
-	done
-}
-
 # Swap for the swapped-out-entries test: zram, compressed in guest memory.
 if [ -e /sys/block/zram0 ] && ! grep -q zram0 /proc/swaps; then
 	echo 512M >/sys/block/zram0/disksize && mkswap /dev/zram0 >/dev/null &&
@@ -88,11 +91,9 @@ fi
 echo "TAP version 13"
 echo "1..$steps"
 step "insmod ptreloc.ko" insmod "$mod_dir/ptreloc.ko"
-program module_loaded
-program relocate_errors
-program relocate_pte
-program relocate_levels
-program relocate_memcg
+for p in "${programs[@]}"; do
+	program "$p"
+done
 step "rmmod ptreloc" rmmod ptreloc
 program module_unloaded
 

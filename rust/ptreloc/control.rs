@@ -162,6 +162,7 @@ fn format_outcome(o: &Outcome, out: &mut TextBuf) -> core::fmt::Result {
     } else {
         writeln!(out, "status {} ({})", errno_name(o.errno), o.errno)?;
     }
+    writeln!(out, "zone {}", o.zone.map_or("any", |z| z.name()))?;
     write!(out, "levels")?;
     let mut sep = ' ';
     for level in o.levels.iter() {

@@ -39,7 +39,7 @@ use crate::locks::{Contended, RmapLocks, SpinGuard, MAX_RMAP_LOCKS};
 use crate::mm::{MmapWriteGuard, PinnedMm};
 use crate::request::{Level, RelocateRequest};
 use crate::sys;
-use crate::table::{self, Entry, Lookup, NewTable, Slot, Table};
+use crate::table::{self, Entry, Lookup, NewTable, Slot, Table, Target};
 
 /// Tables of one level that a request looked at.
 #[derive(Default, Clone, Copy)]
@@ -63,6 +63,8 @@ pub(crate) struct Outcome {
     pub(crate) end: usize,
     /// 0, or the errno the request failed with.
     pub(crate) errno: i32,
+    /// The zone requested, if any.
+    pub(crate) zone: Option<crate::request::Zone>,
     /// The levels requested, and what was found at each ([`Level::index`]).
     pub(crate) levels: crate::request::Levels,
     pub(crate) per_level: [LevelCounts; 3],
@@ -118,6 +120,7 @@ pub(crate) fn relocate(
         start: req.start as usize,
         end: req.end as usize,
         levels: req.levels,
+        zone: req.zone,
         ..Default::default()
     };
     let t0 = now_ns();
@@ -143,6 +146,13 @@ fn node_usable(node: i32) -> bool {
 fn run(claims: &Claims, req: &RelocateRequest, batch: usize, out: &mut Outcome) -> Result {
     if !node_usable(req.node) {
         return Err(ENODEV);
+    }
+    let target = Target {
+        node: req.node,
+        zone: req.zone,
+    };
+    if !target.zone_populated() {
+        return Err(EINVAL);
     }
     let mm = PinnedMm::from_pid(req.pid)?;
     let _claim = claims.claim(&mm)?;
@@ -179,7 +189,7 @@ fn run(claims: &Claims, req: &RelocateRequest, batch: usize, out: &mut Outcome) 
                 guard: &guard,
                 level,
                 deposits_done: None,
-                node: req.node,
+                target,
                 end,
                 memcg: memcg.ptr(),
                 out,
@@ -291,7 +301,7 @@ struct Batch<'g, 'o> {
     level: Level,
     /// The PMD table whose deposited tables were moved last.
     deposits_done: Option<NonNull<sys::page>>,
-    node: i32,
+    target: Target,
     end: usize,
     memcg: Option<NonNull<sys::mem_cgroup>>,
     out: &'o mut Outcome,
@@ -445,14 +455,14 @@ impl<'g> Batch<'g, '_> {
                 }
             }
             if let Some(old) = seen_entry.table() {
-                if old.node() == self.node {
+                if self.target.holds_table(&old) {
                     seen.already += 1;
                 } else if self.level != Level::Pte
                     && self.guard.vmas(pos, span_end).any(|v| v.is_hugetlb())
                 {
                     seen.hugetlb_tables += 1;
                 } else {
-                    let Ok(new) = NewTable::alloc(self.level, self.node, self.memcg) else {
+                    let Ok(new) = NewTable::alloc(self.level, self.target, self.memcg) else {
                         return Collected {
                             next: pos,
                             seen_after: seen,
@@ -485,14 +495,14 @@ impl<'g> Batch<'g, '_> {
     /// allocated; those that could are used.
     fn move_deposits(&mut self, slot: &Slot<'g>) -> Result {
         // SAFETY: a PMD entry of our mm, whose mmap lock we hold for writing.
-        let (_, off_node) = unsafe { table::count_deposits(slot, self.node) };
+        let (_, off_node) = unsafe { table::count_deposits(slot, self.target) };
         if off_node == 0 {
             return Ok(());
         }
         let mut spare = KVec::with_capacity(off_node, GFP_KERNEL)?;
         let mut result = Ok(());
         for _ in 0..off_node {
-            match NewTable::alloc(Level::Pte, self.node, self.memcg) {
+            match NewTable::alloc(Level::Pte, self.target, self.memcg) {
                 // Cannot fail: room for every one was reserved.
                 Ok(new) => {
                     let _ = spare.push(new, GFP_NOWAIT);
@@ -505,7 +515,7 @@ impl<'g> Batch<'g, '_> {
         }
         // SAFETY: as above. The list may have changed since it was counted
         // (we held no lock while allocating): unused spares are freed.
-        let moved = unsafe { table::move_deposits(slot, self.node, &mut spare.into_iter()) };
+        let moved = unsafe { table::move_deposits(slot, self.target, &mut spare.into_iter()) };
         self.out.deposits_moved += moved;
         self.out.moved += moved;
         result

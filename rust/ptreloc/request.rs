@@ -27,6 +27,8 @@ pub(crate) enum ParseError {
     TooLong,
     /// `levels=` names an unknown level, one twice, or none.
     BadLevels,
+    /// `zone=` is neither `dma32` nor `normal`.
+    BadZone,
 }
 
 /// The longest request accepted, in bytes.
@@ -183,8 +185,34 @@ impl Levels {
     }
 }
 
-/// `pid=<pid> node=<nid> [start=<addr>] [end=<addr>] [levels=<list>]`,
-/// written to `relocate`.
+/// A zone of the target node that new tables must come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Zone {
+    /// `ZONE_DMA32`: below 4 GiB.
+    Dma32,
+    /// `ZONE_NORMAL`: above 4 GiB on x86-64.
+    Normal,
+}
+
+impl Zone {
+    /// The name used in requests and reports.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Zone::Dma32 => "dma32",
+            Zone::Normal => "normal",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, ParseError> {
+        [Zone::Dma32, Zone::Normal]
+            .into_iter()
+            .find(|z| z.name() == s)
+            .ok_or(ParseError::BadZone)
+    }
+}
+
+/// `pid=<pid> node=<nid> [start=<addr>] [end=<addr>] [levels=<list>]
+/// [zone=<zone>]`, written to `relocate`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct RelocateRequest {
     /// The process whose page tables move.
@@ -197,12 +225,14 @@ pub(crate) struct RelocateRequest {
     pub(crate) end: u64,
     /// The levels to move (default all).
     pub(crate) levels: Levels,
+    /// The zone of `node` to move them to (default any).
+    pub(crate) zone: Option<Zone>,
 }
 
 impl RelocateRequest {
     /// Parses a `relocate` request.
     pub(crate) fn parse(input: &[u8], limits: &Limits) -> Result<Self, ParseError> {
-        const KEYS: [&str; 5] = ["pid", "node", "start", "end", "levels"];
+        const KEYS: [&str; 6] = ["pid", "node", "start", "end", "levels", "zone"];
         let words = Words::parse(input, &KEYS)?;
         let pid = parse_pid(words.require(0)?)?;
         let node = parse_node(words.require(1)?, limits.nr_node_ids)?;
@@ -226,12 +256,14 @@ impl RelocateRequest {
             None => Levels::ALL,
             Some(s) => Levels::parse(s)?,
         };
+        let zone = words.get(5).map(Zone::parse).transpose()?;
         Ok(Self {
             pid,
             node,
             start,
             end,
             levels,
+            zone,
         })
     }
 }

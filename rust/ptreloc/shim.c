@@ -241,6 +241,16 @@ int ptreloc_page_to_nid(struct page *page)
 	return page_to_nid(page);
 }
 
+int ptreloc_page_zonenum(struct page *page)
+{
+	return page_zonenum(page);
+}
+
+bool ptreloc_node_zone_populated(int nid, int zone)
+{
+	return populated_zone(&NODE_DATA(nid)->node_zones[zone]);
+}
+
 void *ptreloc_page_address(struct page *page)
 {
 	return page_address(page);

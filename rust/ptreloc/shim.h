@@ -51,6 +51,8 @@ struct page *ptreloc_pte_page(pmd_t pmd);
 gfp_t ptreloc_gfp_pgtable_user(void);
 struct page *ptreloc_alloc_page_node(int nid, gfp_t gfp);
 int ptreloc_page_to_nid(struct page *page);
+int ptreloc_page_zonenum(struct page *page);
+bool ptreloc_node_zone_populated(int nid, int zone);
 void *ptreloc_page_address(struct page *page);
 bool ptreloc_alloc_split_ptlocks(void);
 spinlock_t *ptreloc_ptlock_ptr(struct page *page);

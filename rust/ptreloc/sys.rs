@@ -53,6 +53,15 @@ pub(crate) const GFP_THISNODE: gfp_t = 1 << bindings::___GFP_THISNODE_BIT;
 pub(crate) const GFP_NORETRY: gfp_t = 1 << bindings::___GFP_NORETRY_BIT;
 pub(crate) const GFP_NOWARN: gfp_t = bindings::__GFP_NOWARN;
 pub(crate) const GFP_ZERO: gfp_t = bindings::__GFP_ZERO;
+pub(crate) const GFP_DMA32: gfp_t = 1 << bindings::___GFP_DMA32_BIT;
+
+/// The kernel's index (`enum zone_type`) of a zone a request can name.
+pub(crate) fn zone_index(zone: crate::request::Zone) -> c_int {
+    match zone {
+        crate::request::Zone::Dma32 => bindings::zone_type_ZONE_DMA32 as c_int,
+        crate::request::Zone::Normal => bindings::zone_type_ZONE_NORMAL as c_int,
+    }
+}
 
 #[allow(improper_ctypes)]
 extern "C" {
@@ -123,6 +132,8 @@ extern "C" {
     pub(crate) fn ptreloc_gfp_pgtable_user() -> gfp_t;
     pub(crate) fn ptreloc_alloc_page_node(nid: c_int, gfp: gfp_t) -> *mut page;
     pub(crate) fn ptreloc_page_to_nid(page: *mut page) -> c_int;
+    pub(crate) fn ptreloc_page_zonenum(page: *mut page) -> c_int;
+    pub(crate) fn ptreloc_node_zone_populated(nid: c_int, zone: c_int) -> bool;
     pub(crate) fn ptreloc_page_address(page: *mut page) -> *mut c_void;
     pub(crate) fn ptreloc_alloc_split_ptlocks() -> bool;
     pub(crate) fn ptreloc_ptlock_ptr(page: *mut page) -> *mut spinlock_t;

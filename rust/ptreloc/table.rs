@@ -34,7 +34,7 @@ use kernel::prelude::*;
 
 use crate::locks::SpinGuard;
 use crate::mm::MmapWriteGuard;
-pub(crate) use crate::request::Level;
+pub(crate) use crate::request::{Level, Zone};
 use crate::sys::{self, PTRS_PER_TABLE};
 
 impl Level {
@@ -50,6 +50,34 @@ impl Level {
     /// Index into per-level counters.
     pub(crate) fn index(self) -> usize {
         self as usize
+    }
+}
+
+/// Where tables go: a node, and optionally one zone of it.
+#[derive(Clone, Copy)]
+pub(crate) struct Target {
+    pub(crate) node: i32,
+    pub(crate) zone: Option<Zone>,
+}
+
+impl Target {
+    /// Whether `page` is where this target wants tables.
+    fn holds(&self, page: *mut sys::page) -> bool {
+        // SAFETY: `page` is a valid page (callers).
+        let (node, zone) = unsafe { (sys::ptreloc_page_to_nid(page), sys::ptreloc_page_zonenum(page)) };
+        node == self.node && self.zone.is_none_or(|z| sys::zone_index(z) == zone)
+    }
+
+    /// Whether `table` is where this target wants tables.
+    pub(crate) fn holds_table(&self, table: &Table) -> bool {
+        self.holds(table.page.page.as_ptr())
+    }
+
+    /// Whether the target node has memory in the target zone.
+    pub(crate) fn zone_populated(&self) -> bool {
+        // SAFETY: `node` is a valid, online node id (checked by the caller).
+        self.zone
+            .is_none_or(|z| unsafe { sys::ptreloc_node_zone_populated(self.node, sys::zone_index(z)) })
     }
 }
 
@@ -415,20 +443,28 @@ pub(crate) struct NewTable {
 }
 
 impl NewTable {
-    /// Allocates a page for a `level` table on `node` only (no fallback),
-    /// without waiting long in reclaim, charged to `memcg` (the target mm's)
-    /// when given.
+    /// Allocates a page for a `level` table on the target node only (no
+    /// fallback), in the target zone if there is one, without waiting long in
+    /// reclaim, charged to `memcg` (the target mm's) when given.
+    ///
+    /// The allocator cannot be told "this zone only": `__GFP_DMA32` caps the
+    /// zones at DMA32, and without it NORMAL comes first. A page from a lower
+    /// zone than wanted means the wanted one is at its watermark: `ENOMEM`.
     pub(crate) fn alloc(
         level: Level,
-        node: i32,
+        target: Target,
         memcg: Option<NonNull<sys::mem_cgroup>>,
     ) -> Result<Self> {
+        let node = target.node;
         // Every entry is copied over, so the page need not be zeroed.
         // SAFETY: reads a constant.
-        let gfp = (unsafe { sys::ptreloc_gfp_pgtable_user() } & !sys::GFP_ZERO)
+        let mut gfp = (unsafe { sys::ptreloc_gfp_pgtable_user() } & !sys::GFP_ZERO)
             | sys::GFP_THISNODE
             | sys::GFP_NORETRY
             | sys::GFP_NOWARN;
+        if target.zone == Some(Zone::Dma32) {
+            gfp |= sys::GFP_DMA32;
+        }
         let memcg = memcg.map_or(core::ptr::null_mut(), |m| m.as_ptr());
         // SAFETY: `set_active_memcg` only redirects `__GFP_ACCOUNT` charges of
         // the current task until it is restored just below; `node` is online
@@ -442,6 +478,11 @@ impl NewTable {
         // SAFETY: a freshly allocated page, ours.
         let page = unsafe { TablePage::new(page) }.ok_or(ENOMEM)?;
         let p = page.page.as_ptr();
+        if !target.holds(p) {
+            // SAFETY: ours, not yet anything.
+            unsafe { bindings::__free_pages(p, 0) };
+            return Err(ENOMEM);
+        }
         // SAFETY: the page is ours and not yet a page table.
         unsafe {
             if level != Level::Pud && !sys::alloc_split_ptlocks() {
@@ -640,13 +681,13 @@ pub(crate) unsafe fn reconcile(old: Table, new: Table) -> Reconciled {
 
 /// The PTE tables deposited in the PMD table that holds `slot` (one per
 /// huge page, kept for splitting it: `pgtable_trans_huge_deposit`): how many
-/// there are, and how many of them are not on `node`.
+/// there are, and how many of them are not where `target` wants them.
 ///
 /// # Safety
 ///
 /// `slot` must be a PMD entry (a [`Level::Pte`] slot) of an mm whose mmap
 /// lock is held for writing.
-pub(crate) unsafe fn count_deposits(slot: &Slot<'_>, node: i32) -> (usize, usize) {
+pub(crate) unsafe fn count_deposits(slot: &Slot<'_>, target: Target) -> (usize, usize) {
     let _pmd = slot.lock();
     let mut counts = (0, 0);
     // SAFETY: the PMD table is live (caller) and its lock held, so the list
@@ -654,7 +695,7 @@ pub(crate) unsafe fn count_deposits(slot: &Slot<'_>, node: i32) -> (usize, usize
     unsafe {
         for_each_deposit(slot, |page| {
             counts.0 += 1;
-            if sys::ptreloc_page_to_nid(page) != node {
+            if !target.holds(page) {
                 counts.1 += 1;
             }
             None
@@ -705,7 +746,7 @@ unsafe fn for_each_deposit(
 }
 
 /// Moves the PTE tables deposited in the PMD table that holds `slot` to
-/// `node`, as many as `spare` has replacements for. Returns how many moved.
+/// `target`, as many as `spare` has replacements for. Returns how many moved.
 ///
 /// A deposited table is mapped by no entry, so no CPU and no lockless walker
 /// can see it: it is reached only through the PMD table's deposit list,
@@ -717,7 +758,7 @@ unsafe fn for_each_deposit(
 /// As for [`count_deposits`].
 pub(crate) unsafe fn move_deposits(
     slot: &Slot<'_>,
-    node: i32,
+    target: Target,
     spare: &mut impl Iterator<Item = NewTable>,
 ) -> u64 {
     let _pmd = slot.lock();
@@ -725,7 +766,7 @@ pub(crate) unsafe fn move_deposits(
     // SAFETY: the PMD table is live and locked (caller, and above).
     unsafe {
         for_each_deposit(slot, |old| {
-            if sys::ptreloc_page_to_nid(old) == node {
+            if target.holds(old) {
                 return None;
             }
             let new = spare.next()?;

@@ -30,6 +30,7 @@ mod tests {
                 start: 0,
                 end: LIMITS.user_end,
                 levels: Levels::ALL,
+                zone: None,
             })
         );
     }
@@ -44,6 +45,7 @@ mod tests {
                 start: 4096,
                 end: 0x200000,
                 levels: Levels::ALL,
+                zone: None,
             })
         );
     }
@@ -65,6 +67,20 @@ mod tests {
             };
             assert_eq!(levels(bad), Err(expected), "levels={bad}");
         }
+    }
+
+    #[test]
+    fn zone_dma32_or_normal() {
+        let zone = |s: &str| reloc(&format!("pid=1 node=0 zone={s}")).map(|r| r.zone);
+        assert_eq!(zone("dma32"), Ok(Some(Zone::Dma32)));
+        assert_eq!(zone("normal"), Ok(Some(Zone::Normal)));
+        for bad in ["", "dma", "DMA32", "movable", "normal,dma32"] {
+            assert_eq!(zone(bad), Err(ParseError::BadZone), "zone={bad}");
+        }
+        assert_eq!(
+            reloc("pid=1 node=0 zone=dma32 zone=normal"),
+            Err(ParseError::DuplicateKey)
+        );
     }
 
     #[test]
