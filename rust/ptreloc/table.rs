@@ -64,7 +64,12 @@ impl Target {
     /// Whether `page` is where this target wants tables.
     fn holds(&self, page: *mut sys::page) -> bool {
         // SAFETY: `page` is a valid page (callers).
-        let (node, zone) = unsafe { (sys::ptreloc_page_to_nid(page), sys::ptreloc_page_zonenum(page)) };
+        let (node, zone) = unsafe {
+            (
+                sys::ptreloc_page_to_nid(page),
+                sys::ptreloc_page_zonenum(page),
+            )
+        };
         node == self.node && self.zone.is_none_or(|z| sys::zone_index(z) == zone)
     }
 
@@ -76,8 +81,9 @@ impl Target {
     /// Whether the target node has memory in the target zone.
     pub(crate) fn zone_populated(&self) -> bool {
         // SAFETY: `node` is a valid, online node id (checked by the caller).
-        self.zone
-            .is_none_or(|z| unsafe { sys::ptreloc_node_zone_populated(self.node, sys::zone_index(z)) })
+        self.zone.is_none_or(|z| unsafe {
+            sys::ptreloc_node_zone_populated(self.node, sys::zone_index(z))
+        })
     }
 }
 
