@@ -34,9 +34,10 @@ static int zone_span(int nid, int zone, struct zone_span *z)
 		}
 		if (!in_zone)
 			continue;
-		sscanf(line, " spanned %lu", &z->spanned);
-		sscanf(line, " present %lu", &z->present);
-		sscanf(line, " start_pfn: %lu", &z->start_pfn);
+		if (sscanf(line, " spanned %lu", &z->spanned) == 1 ||
+		    sscanf(line, " present %lu", &z->present) == 1 ||
+		    sscanf(line, " start_pfn: %lu", &z->start_pfn) == 1)
+			continue;
 	}
 	fclose(f);
 	return 0;

@@ -70,7 +70,7 @@ impl Target {
                 sys::ptreloc_page_zonenum(page),
             )
         };
-        node == self.node && self.zone.is_none_or(|z| sys::zone_index(z) == zone)
+        node == self.node && self.zone.map_or(true, |z| sys::zone_index(z) == zone)
     }
 
     /// Whether `table` is where this target wants tables.
@@ -81,7 +81,7 @@ impl Target {
     /// Whether the target node has memory in the target zone.
     pub(crate) fn zone_populated(&self) -> bool {
         // SAFETY: `node` is a valid, online node id (checked by the caller).
-        self.zone.is_none_or(|z| unsafe {
+        self.zone.map_or(true, |z| unsafe {
             sys::ptreloc_node_zone_populated(self.node, sys::zone_index(z))
         })
     }
