@@ -16,7 +16,7 @@ bin_dir=${2:?usage: run.sh MODULE_DIR SELFTEST_BIN_DIR [SUITE]}
 suite=${3:-main}
 
 case "$suite" in
-main) programs=(module_loaded relocate_errors relocate_pte relocate_levels relocate_memcg) ;;
+main) programs=(module_loaded relocate_errors relocate_pte relocate_levels relocate_memcg evacuate) ;;
 zones) programs=(relocate_zones) ;;
 *) echo "unknown suite $suite" >&2; exit 2 ;;
 esac
@@ -63,7 +63,7 @@ program() { # program NAME: a kselftest program, its cases counted one by one
 	# One sleeping watchdog, not a polling loop: processes started while a
 	# test runs would show in the per-node PageTables it measures.
 	(sleep "$program_timeout" && kill -0 "$pid" 2>/dev/null &&
-		{ diagnose "$name"; kill -KILL "$pid"; }) &
+		{ diagnose "$name"; kill -KILL "$pid"; }) 2>/dev/null &
 	watchdog=$!
 	wait "$pid"
 	rc=$?

@@ -6,6 +6,7 @@
 //! |---|---|---|
 //! | `version` | r | the module version |
 //! | `relocate` | rw | write a request; read back its outcome on the same open file |
+//! | `evacuate` | rw | the same for a physical range, across all processes |
 //! | `result` | r | the outcome of the last request that ran, from any opener |
 //! | `census` | rw | write `pid=<pid>`; read the page-table census on the same open file |
 //! | `stats` | r | counters since the module was loaded |
@@ -28,7 +29,9 @@ use crate::census::Census;
 use crate::claims::Claims;
 use crate::debugfs::FileKind;
 use crate::relocate::{self, Outcome};
-use crate::request::{self, CensusRequest, Level, Limits, ParseError, RelocateRequest};
+use crate::request::{
+    self, CensusRequest, EvacuateRequest, Level, Limits, ParseError, RelocateRequest,
+};
 use crate::sys;
 use crate::text::TextBuf;
 
@@ -153,10 +156,16 @@ impl Stats {
 
 /// Formats an outcome, one `key value` line each.
 fn format_outcome(o: &Outcome, out: &mut TextBuf) -> core::fmt::Result {
-    writeln!(out, "pid {}", o.pid)?;
-    writeln!(out, "node {}", o.node)?;
-    writeln!(out, "start 0x{:x}", o.start)?;
-    writeln!(out, "end 0x{:x}", o.end)?;
+    if let Some(e) = &o.evacuation {
+        writeln!(out, "pfn_start 0x{:x}", e.pfn_start)?;
+        writeln!(out, "pfn_end 0x{:x}", e.pfn_end)?;
+        writeln!(out, "node {}", o.node)?;
+    } else {
+        writeln!(out, "pid {}", o.pid)?;
+        writeln!(out, "node {}", o.node)?;
+        writeln!(out, "start 0x{:x}", o.start)?;
+        writeln!(out, "end 0x{:x}", o.end)?;
+    }
     if o.errno == 0 {
         writeln!(out, "status ok")?;
     } else {
@@ -199,6 +208,19 @@ fn format_outcome(o: &Outcome, out: &mut TextBuf) -> core::fmt::Result {
     for (name, value) in rows {
         writeln!(out, "{name} {value}")?;
     }
+    if let Some(e) = &o.evacuation {
+        let rows = [
+            ("processes", e.processes),
+            ("passes", e.passes),
+            ("busy_processes", e.busy_processes),
+            ("pgtables_in_range_before", e.in_range_before),
+            ("pgtables_in_range_after", e.in_range_after),
+            ("pgds_in_range", e.pgds_in_range),
+        ];
+        for (name, value) in rows {
+            writeln!(out, "{name} {value}")?;
+        }
+    }
     Ok(())
 }
 
@@ -227,6 +249,21 @@ fn limits() -> Limits {
         } else {
             sys::USER_END_L4 as u64
         },
+        max_pfn: max_pfn(),
+    }
+}
+
+/// One past the highest page frame of any online node (`max_pfn` is not
+/// exported).
+fn max_pfn() -> u64 {
+    // SAFETY: `nr_node_ids` is fixed after boot; the helpers read the span of
+    // online nodes only.
+    unsafe {
+        (0..bindings::nr_node_ids as i32)
+            .filter(|n| sys::ptreloc_node_online(*n))
+            .map(|n| sys::ptreloc_node_end_pfn(n) as u64)
+            .max()
+            .unwrap_or(0)
     }
 }
 
@@ -251,21 +288,53 @@ impl FileKind for VersionFile {
     }
 }
 
-/// `relocate`.
-pub(crate) struct RelocateFile {
-    ctx: &'static State,
-    outcome: Option<Outcome>,
+/// A request that moves tables: `relocate` or `evacuate`.
+pub(crate) trait Request: Sized {
+    fn parse(input: &[u8]) -> Result<Self>;
+    fn run(&self, claims: &Claims, batch: usize, out: &mut Outcome) -> Result;
 }
 
-impl RelocateFile {
+impl Request for RelocateRequest {
+    fn parse(input: &[u8]) -> Result<Self> {
+        Ok(RelocateRequest::parse(input, &limits())?)
+    }
+
+    fn run(&self, claims: &Claims, batch: usize, out: &mut Outcome) -> Result {
+        relocate::relocate(claims, self, batch, out)
+    }
+}
+
+impl Request for EvacuateRequest {
+    fn parse(input: &[u8]) -> Result<Self> {
+        Ok(EvacuateRequest::parse(input, &limits())?)
+    }
+
+    fn run(&self, claims: &Claims, batch: usize, out: &mut Outcome) -> Result {
+        relocate::evacuate(claims, self, batch, out)
+    }
+}
+
+/// `relocate` and `evacuate`: write a request, read its outcome back.
+pub(crate) struct RequestFile<R> {
+    ctx: &'static State,
+    outcome: Option<Outcome>,
+    _request: core::marker::PhantomData<R>,
+}
+
+/// `relocate`.
+pub(crate) type RelocateFile = RequestFile<RelocateRequest>;
+/// `evacuate`.
+pub(crate) type EvacuateFile = RequestFile<EvacuateRequest>;
+
+impl<R: Request> RequestFile<R> {
     fn run(&mut self, input: &[u8]) -> Result {
         check_admin()?;
-        let req = RelocateRequest::parse(input, &limits())?;
+        let req = R::parse(input)?;
         let mut outcome = Outcome::default();
         let ctx = self.ctx;
         ctx.stats.requests.fetch_add(1, Relaxed);
         let batch = ctx.batch.load(Relaxed);
-        let result = relocate::relocate(&ctx.claims, &req, batch, &mut outcome);
+        let result = req.run(&ctx.claims, batch, &mut outcome);
         ctx.stats.add(&outcome);
         self.outcome = Some(outcome);
         *ctx.last.lock() = Some(outcome);
@@ -276,11 +345,15 @@ impl RelocateFile {
     }
 }
 
-impl FileKind for RelocateFile {
+impl<R: Request + Send + Sync + 'static> FileKind for RequestFile<R> {
     type Ctx = State;
 
     fn open(ctx: &'static State) -> Result<Self> {
-        Ok(Self { ctx, outcome: None })
+        Ok(Self {
+            ctx,
+            outcome: None,
+            _request: core::marker::PhantomData,
+        })
     }
 
     fn store(&mut self, input: &[u8]) -> Option<Result> {

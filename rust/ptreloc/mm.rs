@@ -74,6 +74,13 @@ impl PinnedMm {
     }
 
     /// The end of the user address space of this mm.
+    /// The page frame of the mm's PGD (fixed for the mm's life).
+    pub(crate) fn pgd_pfn(&self) -> u64 {
+        // SAFETY: the mm is live (type invariant); `mm->pgd` is set at
+        // creation and freed only with the mm.
+        unsafe { sys::ptreloc_mm_pgd_pfn(self.mm.as_ptr()) as u64 }
+    }
+
     pub(crate) fn user_end(&self) -> usize {
         // SAFETY: the mm is live (type invariant).
         unsafe { sys::mm_task_size(self.as_ptr()) }

@@ -27,6 +27,7 @@
 //! writes PTEs holds the mmap lock, the VMA lock of every VMA in the table's
 //! span (all write-locked in step 1), or one of their rmap locks.
 
+use core::num::NonZeroI32;
 use core::ptr::NonNull;
 
 use kernel::bindings;
@@ -37,9 +38,9 @@ use kernel::prelude::*;
 use crate::claims::Claims;
 use crate::locks::{Contended, RmapLocks, SpinGuard, MAX_RMAP_LOCKS};
 use crate::mm::{MmapWriteGuard, PinnedMm};
-use crate::request::{Level, RelocateRequest};
+use crate::request::{EvacuateRequest, Level, Levels, RelocateRequest};
 use crate::sys;
-use crate::table::{self, Entry, Lookup, NewTable, Slot, Table, Target};
+use crate::table::{self, Entry, Lookup, NewTable, PfnRange, Slot, Table, Target};
 
 /// Tables of one level that a request looked at.
 #[derive(Default, Clone, Copy)]
@@ -65,8 +66,10 @@ pub(crate) struct Outcome {
     pub(crate) errno: i32,
     /// The zone requested, if any.
     pub(crate) zone: Option<crate::request::Zone>,
+    /// For an evacuation: its range and what else it found.
+    pub(crate) evacuation: Option<Evacuation>,
     /// The levels requested, and what was found at each ([`Level::index`]).
-    pub(crate) levels: crate::request::Levels,
+    pub(crate) levels: Levels,
     pub(crate) per_level: [LevelCounts; 3],
     /// PTE tables deposited for huge pages that moved (mapped by no entry,
     /// so not in `per_level` nor in the census).
@@ -150,18 +153,46 @@ fn run(claims: &Claims, req: &RelocateRequest, batch: usize, out: &mut Outcome) 
     let target = Target {
         node: req.node,
         zone: req.zone,
+        avoid: None,
     };
     if !target.zone_populated() {
         return Err(EINVAL);
     }
     let mm = PinnedMm::from_pid(req.pid)?;
-    let _claim = claims.claim(&mm)?;
-    let memcg = Memcg::of(&mm);
     let end = (req.end as usize).min(mm.user_end());
     out.end = end;
+    let span = Span {
+        levels: req.levels,
+        start: req.start as usize,
+        end,
+    };
+    relocate_mm(claims, &mm, target, span, batch, out)
+}
+
+/// What of an mm a request covers.
+#[derive(Clone, Copy)]
+struct Span {
+    levels: Levels,
+    start: usize,
+    end: usize,
+}
+
+/// Moves the tables of `span` in `mm` that `target` does not hold, adding
+/// what it did to `out`.
+fn relocate_mm(
+    claims: &Claims,
+    mm: &PinnedMm,
+    target: Target,
+    span: Span,
+    batch: usize,
+    out: &mut Outcome,
+) -> Result {
+    let _claim = claims.claim(mm)?;
+    let memcg = Memcg::of(mm);
+    let end = span.end.min(mm.user_end());
     let mut first_hold = true;
-    for level in req.levels.iter() {
-        let mut addr = req.start as usize & !(level.span() - 1);
+    for level in span.levels.iter() {
+        let mut addr = span.start & !(level.span() - 1);
         let mut contended_at = None;
         while addr < end {
             // SAFETY: tests the current task's signals.
@@ -180,8 +211,8 @@ fn run(claims: &Claims, req: &RelocateRequest, batch: usize, out: &mut Outcome) 
                 return Err(EBUSY);
             }
             if core::mem::take(&mut first_hold) {
-                out.skipped_hugetlb_vmas = guard
-                    .vmas(req.start as usize, end)
+                out.skipped_hugetlb_vmas += guard
+                    .vmas(span.start, end)
                     .filter(|vma| vma.is_hugetlb())
                     .count() as u64;
             }
@@ -201,6 +232,129 @@ fn run(claims: &Claims, req: &RelocateRequest, batch: usize, out: &mut Outcome) 
             addr = step?;
             // SAFETY: process context, no locks held.
             unsafe { sys::ptreloc_cond_resched() };
+        }
+    }
+    Ok(())
+}
+
+/// What an evacuation did besides moving tables.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct Evacuation {
+    pub(crate) pfn_start: u64,
+    pub(crate) pfn_end: u64,
+    /// Processes whose page tables were walked (in the first pass).
+    pub(crate) processes: u64,
+    /// Passes over every process; another pass runs while one moves tables.
+    pub(crate) passes: u64,
+    /// Page-table pages (any owner) in the range before and after.
+    pub(crate) in_range_before: u64,
+    pub(crate) in_range_after: u64,
+    /// PGDs of those processes in the range: never moved.
+    pub(crate) pgds_in_range: u64,
+    /// Processes refused because a device walks their tables (IOMMU SVA).
+    pub(crate) busy_processes: u64,
+}
+
+/// The most passes an evacuation makes: a pass moves what faults, forks and
+/// allocations during the previous one put in the range.
+const EVACUATION_PASSES: u64 = 3;
+
+/// Runs one evacuation: moves every user page table in a physical range,
+/// of every process, out of it. `out` is filled in whether it fails or not.
+pub(crate) fn evacuate(
+    claims: &Claims,
+    req: &EvacuateRequest,
+    batch: usize,
+    out: &mut Outcome,
+) -> Result {
+    *out = Outcome {
+        levels: req.levels,
+        zone: req.zone,
+        evacuation: Some(Evacuation {
+            pfn_start: req.pfn_start,
+            pfn_end: req.pfn_end,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let t0 = now_ns();
+    let range = PfnRange {
+        start: req.pfn_start,
+        end: req.pfn_end,
+    };
+    let mut evac = out.evacuation.unwrap_or_default();
+    evac.in_range_before = range.count_pgtables();
+    let result = run_evacuation(claims, req, range, batch, out, &mut evac);
+    // SAFETY: process context, no locks held.
+    unsafe { bindings::rcu_barrier() };
+    evac.in_range_after = range.count_pgtables();
+    out.evacuation = Some(evac);
+    out.elapsed_ns = now_ns() - t0;
+    if let Err(e) = result {
+        out.errno = -e.to_errno();
+    }
+    result
+}
+
+fn run_evacuation(
+    claims: &Claims,
+    req: &EvacuateRequest,
+    range: PfnRange,
+    batch: usize,
+    out: &mut Outcome,
+    evac: &mut Evacuation,
+) -> Result {
+    let node = match req.node {
+        Some(node) if node_usable(node) => node,
+        Some(_) => return Err(ENODEV),
+        None => range.nearest_node_outside().ok_or(ENODEV)?,
+    };
+    out.node = node;
+    let target = Target {
+        node,
+        zone: req.zone,
+        avoid: Some(range),
+    };
+    if !target.zone_populated() {
+        return Err(EINVAL);
+    }
+    let span = Span {
+        levels: req.levels,
+        start: 0,
+        end: usize::MAX,
+    };
+    for pass in 0..EVACUATION_PASSES {
+        let moved_before = out.moved;
+        let mut next = 1;
+        // SAFETY: `ptreloc_next_tgid` only looks pids up under RCU.
+        while let Some(tgid) = NonZeroI32::new(unsafe { sys::ptreloc_next_tgid(next) }) {
+            next = tgid.get().saturating_add(1);
+            // SAFETY: tests the current task's signals.
+            if unsafe { sys::ptreloc_fatal_signal_pending() } {
+                return Err(EINTR);
+            }
+            // Kernel threads and processes already gone have no mm.
+            let Ok(mm) = PinnedMm::from_pid(tgid.get()) else {
+                continue;
+            };
+            if pass == 0 {
+                evac.processes += 1;
+                if range.contains(mm.pgd_pfn()) {
+                    evac.pgds_in_range += 1;
+                }
+            }
+            match relocate_mm(claims, &mm, target, span, batch, out) {
+                Ok(()) | Err(ESRCH) => {}
+                Err(EBUSY) => evac.busy_processes += u64::from(pass == 0),
+                Err(e) => return Err(e),
+            }
+            drop(mm);
+            // SAFETY: process context, no locks held.
+            unsafe { sys::ptreloc_cond_resched() };
+        }
+        evac.passes += 1;
+        if out.moved == moved_before {
+            break;
         }
     }
     Ok(())

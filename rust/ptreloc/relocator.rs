@@ -41,6 +41,7 @@ pub(crate) const VERSION: &str = include_str!("../../VERSION");
 struct Fops {
     version: FileOps,
     relocate: FileOps,
+    evacuate: FileOps,
     result: FileOps,
     census: FileOps,
     stats: FileOps,
@@ -68,6 +69,7 @@ impl kernel::Module for Ptreloc {
             Fops {
                 version: FileOps::new::<control::VersionFile>(module),
                 relocate: FileOps::new::<control::RelocateFile>(module),
+                evacuate: FileOps::new::<control::EvacuateFile>(module),
                 result: FileOps::new::<control::ResultFile>(module),
                 census: FileOps::new::<control::CensusFile>(module),
                 stats: FileOps::new::<control::StatsFile>(module),
@@ -79,6 +81,7 @@ impl kernel::Module for Ptreloc {
         let files = [
             (c_str!("version"), 0o444, &fops.version),
             (c_str!("relocate"), 0o600, &fops.relocate),
+            (c_str!("evacuate"), 0o600, &fops.evacuate),
             (c_str!("result"), 0o400, &fops.result),
             (c_str!("census"), 0o600, &fops.census),
             (c_str!("stats"), 0o400, &fops.stats),

@@ -118,6 +118,8 @@ pub(crate) struct Limits {
     pub(crate) page_size: u64,
     /// The top of the user address space (`TASK_SIZE_MAX`).
     pub(crate) user_end: u64,
+    /// One past the highest page frame number (`max_pfn`).
+    pub(crate) max_pfn: u64,
 }
 
 /// Page-table levels whose tables a request moves: a set of [`Level`]s.
@@ -262,6 +264,54 @@ impl RelocateRequest {
             node,
             start,
             end,
+            levels,
+            zone,
+        })
+    }
+}
+
+/// `pfn_start=<pfn> pfn_end=<pfn> [node=<nid>] [levels=<list>] [zone=<zone>]`,
+/// written to `evacuate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct EvacuateRequest {
+    /// The physical range to empty of user page tables, in page frames.
+    pub(crate) pfn_start: u64,
+    pub(crate) pfn_end: u64,
+    /// Where the tables go (default: the nearest node with memory outside
+    /// the range).
+    pub(crate) node: Option<i32>,
+    /// The levels to move (default all).
+    pub(crate) levels: Levels,
+    /// The zone of the node to move them to (default any).
+    pub(crate) zone: Option<Zone>,
+}
+
+impl EvacuateRequest {
+    /// Parses an `evacuate` request.
+    pub(crate) fn parse(input: &[u8], limits: &Limits) -> Result<Self, ParseError> {
+        const KEYS: [&str; 5] = ["pfn_start", "pfn_end", "node", "levels", "zone"];
+        let words = Words::parse(input, &KEYS)?;
+        let pfn_start = parse_u64(words.require(0)?)?;
+        let pfn_end = parse_u64(words.require(1)?)?;
+        if pfn_end > limits.max_pfn {
+            return Err(ParseError::BadAddress);
+        }
+        if pfn_start >= pfn_end {
+            return Err(ParseError::EmptyRange);
+        }
+        let node = words
+            .get(2)
+            .map(|s| parse_node(s, limits.nr_node_ids))
+            .transpose()?;
+        let levels = match words.get(3) {
+            None => Levels::ALL,
+            Some(s) => Levels::parse(s)?,
+        };
+        let zone = words.get(4).map(Zone::parse).transpose()?;
+        Ok(Self {
+            pfn_start,
+            pfn_end,
+            node,
             levels,
             zone,
         })

@@ -13,7 +13,11 @@
 #include <linux/memcontrol.h>
 #include <linux/mm.h>
 #include <linux/mmap_lock.h>
+#include <linux/memblock.h>
+#include <linux/memory_hotplug.h>
 #include <linux/nodemask.h>
+#include <linux/pid.h>
+#include <linux/pid_namespace.h>
 #include <linux/pgtable.h>
 #include <linux/rmap.h>
 #include <linux/sched/mm.h>
@@ -244,6 +248,65 @@ int ptreloc_page_to_nid(struct page *page)
 int ptreloc_page_zonenum(struct page *page)
 {
 	return page_zonenum(page);
+}
+
+unsigned long ptreloc_page_to_pfn(struct page *page)
+{
+	return page_to_pfn(page);
+}
+
+/* Whether pfn is online memory holding a page-table page. */
+bool ptreloc_pfn_is_pgtable(unsigned long pfn)
+{
+	struct page *page = pfn_to_online_page(pfn);
+
+	return page && PageTable(page);
+}
+
+/* The node of online memory at pfn, or -1. */
+int ptreloc_pfn_to_nid(unsigned long pfn)
+{
+	struct page *page = pfn_to_online_page(pfn);
+
+	return page ? page_to_nid(page) : NUMA_NO_NODE;
+}
+
+unsigned long ptreloc_node_start_pfn(int nid)
+{
+	return node_start_pfn(nid);
+}
+
+unsigned long ptreloc_node_end_pfn(int nid)
+{
+	return node_end_pfn(nid);
+}
+
+int ptreloc_node_distance(int from, int to)
+{
+	return node_distance(from, to);
+}
+
+/* The lowest thread-group id >= nr in the initial pid namespace, or 0. */
+int ptreloc_next_tgid(int nr)
+{
+	struct pid *pid;
+	int tgid = 0;
+
+	rcu_read_lock();
+	while ((pid = find_ge_pid(nr, &init_pid_ns))) {
+		if (pid_task(pid, PIDTYPE_TGID)) {
+			tgid = pid_nr(pid);
+			break;
+		}
+		nr = pid_nr(pid) + 1;
+	}
+	rcu_read_unlock();
+	return tgid;
+}
+
+unsigned long ptreloc_mm_pgd_pfn(struct mm_struct *mm)
+{
+	return page_to_pfn(virt_to_page(mm->pgd));
 }
 
 bool ptreloc_node_zone_populated(int nid, int zone)

@@ -133,6 +133,14 @@ extern "C" {
     pub(crate) fn ptreloc_alloc_page_node(nid: c_int, gfp: gfp_t) -> *mut page;
     pub(crate) fn ptreloc_page_to_nid(page: *mut page) -> c_int;
     pub(crate) fn ptreloc_page_zonenum(page: *mut page) -> c_int;
+    pub(crate) fn ptreloc_page_to_pfn(page: *mut page) -> c_ulong;
+    pub(crate) fn ptreloc_pfn_is_pgtable(pfn: c_ulong) -> bool;
+    pub(crate) fn ptreloc_pfn_to_nid(pfn: c_ulong) -> c_int;
+    pub(crate) fn ptreloc_node_start_pfn(nid: c_int) -> c_ulong;
+    pub(crate) fn ptreloc_node_end_pfn(nid: c_int) -> c_ulong;
+    pub(crate) fn ptreloc_node_distance(from: c_int, to: c_int) -> c_int;
+    pub(crate) fn ptreloc_next_tgid(nr: c_int) -> c_int;
+    pub(crate) fn ptreloc_mm_pgd_pfn(mm: *mut mm_struct) -> c_ulong;
     pub(crate) fn ptreloc_node_zone_populated(nid: c_int, zone: c_int) -> bool;
     pub(crate) fn ptreloc_page_address(page: *mut page) -> *mut c_void;
     pub(crate) fn ptreloc_alloc_split_ptlocks() -> bool;

@@ -53,24 +53,82 @@ impl Level {
     }
 }
 
-/// Where tables go: a node, and optionally one zone of it.
+/// A range of page frame numbers, `[start, end)`.
+#[derive(Clone, Copy)]
+pub(crate) struct PfnRange {
+    pub(crate) start: u64,
+    pub(crate) end: u64,
+}
+
+impl PfnRange {
+    pub(crate) fn contains(&self, pfn: u64) -> bool {
+        (self.start..self.end).contains(&pfn)
+    }
+
+    /// Page-table pages of any owner (user, kernel, PGDs) in the range.
+    pub(crate) fn count_pgtables(&self) -> u64 {
+        let mut n = 0;
+        for pfn in self.start..self.end {
+            // SAFETY: `ptreloc_pfn_is_pgtable` checks that the PFN is online
+            // memory before it looks at its page.
+            n += u64::from(unsafe { sys::ptreloc_pfn_is_pgtable(pfn as _) });
+            if pfn % (1 << 16) == 0 {
+                // SAFETY: process context, no locks held.
+                unsafe { sys::ptreloc_cond_resched() };
+            }
+        }
+        n
+    }
+
+    /// The node with memory outside the range that is nearest to the node of
+    /// the range's first online page (or to node 0).
+    pub(crate) fn nearest_node_outside(&self) -> Option<i32> {
+        // SAFETY: reads node masks, spans and distances of online nodes.
+        unsafe {
+            let from = (self.start..self.end)
+                .step_by(512)
+                .map(|pfn| sys::ptreloc_pfn_to_nid(pfn as _))
+                .find(|nid| *nid >= 0)
+                .unwrap_or(0);
+            (0..bindings::nr_node_ids as i32)
+                .filter(|n| sys::ptreloc_node_online(*n) && sys::ptreloc_node_has_memory(*n))
+                .filter(|n| {
+                    let (start, end) = (
+                        sys::ptreloc_node_start_pfn(*n) as u64,
+                        sys::ptreloc_node_end_pfn(*n) as u64,
+                    );
+                    start < self.start || end > self.end
+                })
+                .min_by_key(|n| sys::ptreloc_node_distance(from, *n))
+        }
+    }
+}
+
+/// Where tables go: a node, optionally one zone of it; or, for an
+/// evacuation, anywhere outside a PFN range (new ones from that node).
 #[derive(Clone, Copy)]
 pub(crate) struct Target {
     pub(crate) node: i32,
     pub(crate) zone: Option<Zone>,
+    pub(crate) avoid: Option<PfnRange>,
 }
 
 impl Target {
     /// Whether `page` is where this target wants tables.
     fn holds(&self, page: *mut sys::page) -> bool {
         // SAFETY: `page` is a valid page (callers).
-        let (node, zone) = unsafe {
+        let (node, zone, pfn) = unsafe {
             (
                 sys::ptreloc_page_to_nid(page),
                 sys::ptreloc_page_zonenum(page),
+                sys::ptreloc_page_to_pfn(page) as u64,
             )
         };
-        node == self.node && self.zone.map_or(true, |z| sys::zone_index(z) == zone)
+        let zone_ok = self.zone.map_or(true, |z| sys::zone_index(z) == zone);
+        match self.avoid {
+            Some(range) => zone_ok && !range.contains(pfn),
+            None => zone_ok && node == self.node,
+        }
     }
 
     /// Whether `table` is where this target wants tables.

@@ -14,6 +14,7 @@ mod tests {
         nr_node_ids: 2,
         page_size: 4096,
         user_end: 0x7fff_ffff_f000,
+        max_pfn: 0x10_0000,
     };
 
     fn reloc(s: &str) -> Result<RelocateRequest, ParseError> {
@@ -81,6 +82,36 @@ mod tests {
             reloc("pid=1 node=0 zone=dma32 zone=normal"),
             Err(ParseError::DuplicateKey)
         );
+    }
+
+    #[test]
+    fn evacuate_request() {
+        let evac = |s: &str| EvacuateRequest::parse(s.as_bytes(), &LIMITS);
+        assert_eq!(
+            evac("pfn_start=0x80000 pfn_end=0x100000"),
+            Ok(EvacuateRequest {
+                pfn_start: 0x80000,
+                pfn_end: 0x100000,
+                node: None,
+                levels: Levels::ALL,
+                zone: None,
+            })
+        );
+        let full = evac("zone=normal levels=pmd node=1 pfn_end=20 pfn_start=10").unwrap();
+        assert_eq!((full.node, full.zone), (Some(1), Some(Zone::Normal)));
+        use ParseError::*;
+        for (bad, why) in [
+            ("pfn_start=1", MissingKey),
+            ("pfn_end=1", MissingKey),
+            ("pfn_start=2 pfn_end=2", EmptyRange),
+            ("pfn_start=3 pfn_end=2", EmptyRange),
+            ("pfn_start=0 pfn_end=0x100001", BadAddress),
+            ("pfn_start=0 pfn_end=1 node=2", NodeOutOfRange),
+            ("pfn_start=0 pfn_end=1 pid=1", UnknownKey),
+            ("pfn_start=-1 pfn_end=1", BadNumber),
+        ] {
+            assert_eq!(evac(bad), Err(why), "{bad}");
+        }
     }
 
     #[test]
