@@ -146,6 +146,7 @@ struct outcome {
 	long skipped_contended, skipped_crowded, ad_entries, anomalies, batches;
 	long skipped_hugetlb_tables;
 	long moved_pte, moved_pmd, moved_pud, deposits_moved;
+	long examined_pte, already_pte;
 	long longest_hold_ns, elapsed_ns;
 };
 
@@ -178,6 +179,8 @@ static inline void parse_outcome(const char *text, struct outcome *o)
 	o->moved_pmd = outcome_field(text, "pmd_moved");
 	o->moved_pud = outcome_field(text, "pud_moved");
 	o->deposits_moved = outcome_field(text, "pte_deposited_moved");
+	o->examined_pte = outcome_field(text, "pte_examined");
+	o->already_pte = outcome_field(text, "pte_already_on_node");
 	o->ad_entries = outcome_field(text, "ad_entries_carried");
 	o->anomalies = outcome_field(text, "anomalies");
 	o->batches = outcome_field(text, "batches");
@@ -462,12 +465,22 @@ static inline void assert_level_moved(struct __test_metadata *_metadata,
 	ASSERT_EQ(before->kpf[from] - moved, after->kpf[from]);
 }
 
-/* The same for PTE tables, the tests of the PTE level. */
+/*
+ * The same for PTE tables, the tests of the PTE level: `moved` PTE tables
+ * by the census, `pages` page-table pages in all (upper tables and deposits
+ * too, when the request moved them) by PageTables and KPF_PGTABLE.
+ */
 static inline void assert_moved(struct __test_metadata *_metadata,
 				const struct placement *before,
-				const struct placement *after, long moved, int from, int to)
+				const struct placement *after, long moved, long pages,
+				int from, int to)
 {
-	assert_level_moved(_metadata, before, after, PTE, moved, from, to);
+	ASSERT_EQ(before->census[PTE][to] + moved, after->census[PTE][to]);
+	ASSERT_EQ(before->census[PTE][from] - moved, after->census[PTE][from]);
+	ASSERT_EQ(before->pt_kb[to] + 4 * pages, after->pt_kb[to]);
+	ASSERT_EQ(before->pt_kb[from] - 4 * pages, after->pt_kb[from]);
+	ASSERT_EQ(before->kpf[to] + pages, after->kpf[to]);
+	ASSERT_EQ(before->kpf[from] - pages, after->kpf[from]);
 }
 
 #endif /* __KSELFTEST_HARNESS_H */

@@ -22,6 +22,35 @@
 		SKIP(return, "%s", why);					\
 } while (0)
 
+/* Tests that need more than the harness's default 30 s under TCG. */
+FIXTURE(slow) {};
+
+/*
+ * Every test runs twice: moving PTE tables only, and moving all three
+ * levels (the PMD and PUD tables above the range go too, which PageTables
+ * and KPF_PGTABLE see and the census of PTE tables does not).
+ */
+FIXTURE_VARIANT(slow) {
+	const char *levels;
+};
+
+FIXTURE_VARIANT_ADD(slow, pte) {
+	.levels = "pte",
+};
+
+FIXTURE_VARIANT_ADD(slow, all_levels) {
+	.levels = "pte,pmd,pud",
+};
+
+static const char *levels_under_test = "pte";
+
+/* A relocation of the levels this variant moves. */
+static int move_tables(pid_t pid, int node, unsigned long start, unsigned long end,
+		       struct outcome *o)
+{
+	return relocate_levels(pid, node, start, end, levels_under_test, o);
+}
+
 /* Populate len bytes at p with page tables on node 0, THP off. */
 static void populate_on_node0(void *p, size_t len, uint64_t seed)
 {
@@ -41,19 +70,22 @@ static void move_and_check(struct __test_metadata *_metadata, void *p,
 	struct outcome o;
 
 	ASSERT_EQ(0, measure(getpid(), &before));
-	ASSERT_EQ(0, relocate(getpid(), to, start, start + len, &o));
+	ASSERT_EQ(0, move_tables(getpid(), to, start, start + len, &o));
 	ASSERT_EQ(0, measure(getpid(), &after));
 	ASSERT_STREQ("ok", o.status);
-	ASSERT_EQ((long)tables, o.examined);
-	ASSERT_EQ((long)tables, o.moved);
+	ASSERT_EQ((long)tables, o.examined_pte);
+	ASSERT_EQ((long)tables, o.moved_pte);
 	ASSERT_EQ(0, o.anomalies);
-	assert_moved(_metadata, &before, &after, (long)tables, from, to);
+	assert_moved(_metadata, &before, &after, (long)tables, o.moved, from, to);
 	ASSERT_EQ(sum, checksum(p, len));
 }
 
-/* Tests that need more than the harness's default 30 s under TCG. */
-FIXTURE(slow) {};
-FIXTURE_SETUP(slow) {}
+
+FIXTURE_SETUP(slow)
+{
+	levels_under_test = variant->levels;
+}
+
 FIXTURE_TEARDOWN(slow) {}
 
 TEST_F_TIMEOUT(slow, anon_private, 300)
@@ -68,9 +100,9 @@ TEST_F_TIMEOUT(slow, anon_private, 300)
 	populate_on_node0(p, len, 1);
 	move_and_check(_metadata, p, len, 0, 1);
 	/* A second request finds everything in place. */
-	ASSERT_EQ(0, relocate(getpid(), 1, (unsigned long)p, (unsigned long)p + len, &o));
-	ASSERT_EQ(0, o.moved);
-	ASSERT_EQ((long)(len / PMD_SZ), o.already);
+	ASSERT_EQ(0, move_tables(getpid(), 1, (unsigned long)p, (unsigned long)p + len, &o));
+	ASSERT_EQ(0, o.moved_pte);
+	ASSERT_EQ((long)(len / PMD_SZ), o.already_pte);
 	move_and_check(_metadata, p, len, 1, 0);
 	munmap(p, len);
 }
@@ -187,10 +219,10 @@ TEST_F_TIMEOUT(slow, fork_child_shares_cow_pages, 300)
 	}
 	bind_to_node(-1);
 	ASSERT_LT(0, census(child, before));
-	ASSERT_EQ(0, relocate(child, 1, (unsigned long)p, (unsigned long)p + len, &o));
+	ASSERT_EQ(0, move_tables(child, 1, (unsigned long)p, (unsigned long)p + len, &o));
 	ASSERT_LT(0, census(child, after));
-	ASSERT_EQ((long)(len / PMD_SZ), o.moved);
-	ASSERT_EQ(before[PTE][1] + o.moved, after[PTE][1]);
+	ASSERT_EQ((long)(len / PMD_SZ), o.moved_pte);
+	ASSERT_EQ(before[PTE][1] + o.moved_pte, after[PTE][1]);
 	ASSERT_EQ(1, write(to_child[1], "x", 1));
 	ASSERT_EQ(child, waitpid(child, &status, 0));
 	ASSERT_TRUE(WIFEXITED(status));
@@ -257,11 +289,11 @@ static void move_untouched(struct __test_metadata *_metadata, void *p, size_t le
 	struct outcome o;
 
 	ASSERT_EQ(0, measure(getpid(), &before));
-	ASSERT_EQ(0, relocate(getpid(), 1, (unsigned long)p, (unsigned long)p + len, &o));
+	ASSERT_EQ(0, move_tables(getpid(), 1, (unsigned long)p, (unsigned long)p + len, &o));
 	ASSERT_EQ(0, measure(getpid(), &after));
-	ASSERT_EQ((long)(len / PMD_SZ), o.moved);
+	ASSERT_EQ((long)(len / PMD_SZ), o.moved_pte);
 	ASSERT_EQ(0, o.anomalies);
-	assert_moved(_metadata, &before, &after, o.moved, 0, 1);
+	assert_moved(_metadata, &before, &after, o.moved_pte, o.moved, 0, 1);
 }
 
 TEST_F_TIMEOUT(slow, swapped_out_entries, 300)
@@ -368,10 +400,10 @@ TEST_F_TIMEOUT(slow, prot_none_and_mprotect, 300)
 	ASSERT_EQ(0, mprotect(p, len / 2, PROT_NONE));
 	ASSERT_EQ(0, mprotect(p + len / 2, len / 4, PROT_READ));
 	ASSERT_EQ(0, measure(getpid(), &before));
-	ASSERT_EQ(0, relocate(getpid(), 1, (unsigned long)p, (unsigned long)p + len, &o));
+	ASSERT_EQ(0, move_tables(getpid(), 1, (unsigned long)p, (unsigned long)p + len, &o));
 	ASSERT_EQ(0, measure(getpid(), &after));
-	ASSERT_EQ((long)(len / PMD_SZ), o.moved);
-	assert_moved(_metadata, &before, &after, o.moved, 0, 1);
+	ASSERT_EQ((long)(len / PMD_SZ), o.moved_pte);
+	assert_moved(_metadata, &before, &after, o.moved_pte, o.moved, 0, 1);
 	ASSERT_EQ(0, mprotect(p, len, PROT_READ | PROT_WRITE));
 	ASSERT_EQ(sum, checksum(p, len));
 	munmap(p, len);
@@ -388,19 +420,19 @@ TEST_F_TIMEOUT(slow, whole_mm_including_stack, 300)
 	SKIP_UNLESS_AVAILABLE();
 	fill_pattern(stack_buf, stack_len, 9);
 	sum = checksum(stack_buf, stack_len);
-	ASSERT_EQ(0, relocate(getpid(), 1, 0, 0, &o));
+	ASSERT_EQ(0, move_tables(getpid(), 1, 0, 0, &o));
 	ASSERT_STREQ("ok", o.status);
-	ASSERT_LT(0, o.examined);
+	ASSERT_LT(0, o.examined_pte);
 	ASSERT_LT(0, census(getpid(), counts));
 	/* Every table moved, or was reported skipped (rmap lock contention). */
 	TH_LOG("examined %ld moved %ld already %ld contended %ld changed %ld",
-	       o.examined, o.moved, o.already, o.skipped_contended, o.skipped_changed);
+	       o.examined_pte, o.moved_pte, o.already_pte, o.skipped_contended, o.skipped_changed);
 	/* Its spans (glibc's locale files among them) need few enough locks. */
 	ASSERT_EQ(0, o.skipped_crowded);
 	ASSERT_EQ(o.skipped_contended + o.skipped_changed, counts[PTE][0]);
-	ASSERT_EQ(o.moved + o.already, counts[PTE][1]);
+	ASSERT_EQ(o.moved_pte + o.already_pte, counts[PTE][1]);
 	ASSERT_EQ(sum, checksum(stack_buf, stack_len));
-	ASSERT_EQ(0, relocate(getpid(), 0, 0, 0, &o));
+	ASSERT_EQ(0, move_tables(getpid(), 0, 0, 0, &o));
 	ASSERT_LT(0, census(getpid(), counts));
 	ASSERT_EQ(o.skipped_contended + o.skipped_changed, counts[PTE][1]);
 	ASSERT_EQ(sum, checksum(stack_buf, stack_len));
@@ -475,12 +507,12 @@ TEST_F_TIMEOUT(slow, range_limited_request, 300)
 	populate_on_node0(b, len, 11);
 	ASSERT_LT(0, census(getpid(), before));
 	/* Half of a's range: only the tables that map it move. */
-	ASSERT_EQ(0, relocate(getpid(), 1, (unsigned long)a + PAGE_SZ,
+	ASSERT_EQ(0, move_tables(getpid(), 1, (unsigned long)a + PAGE_SZ,
 			      (unsigned long)a + len / 2, &o));
 	ASSERT_LT(0, census(getpid(), after));
-	ASSERT_EQ((long)(len / 2 / PMD_SZ), o.moved);
-	ASSERT_EQ(before[PTE][1] + o.moved, after[PTE][1]);
-	ASSERT_EQ(before[PTE][0] - o.moved, after[PTE][0]);
+	ASSERT_EQ((long)(len / 2 / PMD_SZ), o.moved_pte);
+	ASSERT_EQ(before[PTE][1] + o.moved_pte, after[PTE][1]);
+	ASSERT_EQ(before[PTE][0] - o.moved_pte, after[PTE][0]);
 	munmap(a, len);
 	munmap(b, len);
 }
@@ -528,7 +560,7 @@ TEST_F_TIMEOUT(slow, threaded_writers_lose_nothing, 600)
 		ASSERT_EQ(0, pthread_create(&tid[i], NULL, writer_main, &w[i]));
 	}
 	for (round = 0; round < 20; round++) {
-		ASSERT_EQ(0, relocate(getpid(), (round + 1) % 2, 0, 0, &o));
+		ASSERT_EQ(0, move_tables(getpid(), (round + 1) % 2, 0, 0, &o));
 		ASSERT_EQ(0, o.anomalies);
 	}
 	atomic_store(&stop, 1);
@@ -557,17 +589,21 @@ TEST_F_TIMEOUT(slow, ping_pong_hundred_times, 600)
 	ASSERT_NE(MAP_FAILED, p);
 	populate_on_node0(p, len, 12);
 	sum = checksum(p, len);
+	/* Every level of the range on node 0 first (the upper ones too). */
+	ASSERT_EQ(0, move_tables(getpid(), 0, (unsigned long)p, (unsigned long)p + len, &o));
+	ASSERT_EQ(0, settle_freed_tables());
 	pt_before[0] = node_pagetables_kb(0);
 	pt_before[1] = node_pagetables_kb(1);
 	for (i = 1; i <= 100; i++) {
-		ASSERT_EQ(0, relocate(getpid(), i % 2, (unsigned long)p,
+		ASSERT_EQ(0, move_tables(getpid(), i % 2, (unsigned long)p,
 				      (unsigned long)p + len, &o));
-		ASSERT_EQ((long)(len / PMD_SZ), o.moved);
+		ASSERT_EQ((long)(len / PMD_SZ), o.moved_pte);
 		if (i % 10 == 0) {
 			ASSERT_EQ(sum, checksum(p, len));
 		}
 	}
 	/* Back on node 0: the counters are where they started. */
+	ASSERT_EQ(0, settle_freed_tables());
 	pt_after[0] = node_pagetables_kb(0);
 	pt_after[1] = node_pagetables_kb(1);
 	ASSERT_EQ(pt_before[0], pt_after[0]);
@@ -601,7 +637,7 @@ TEST_F_TIMEOUT(slow, process_exits_during_relocation, 600)
 			_exit(0);
 		}
 		do {
-			ret = relocate(child, 1 - i % 2, 0, 0, NULL);
+			ret = move_tables(child, 1 - i % 2, 0, 0, NULL);
 			ASSERT_TRUE(ret == 0 || ret == -ESRCH);
 			ok += ret == 0;
 		} while (ret == 0);
@@ -633,11 +669,11 @@ TEST_F_TIMEOUT(slow, one_gib_anon_mapping, 1200)
 	populate_on_node0(p, len, 15);
 	sum = checksum(p, len);
 	ASSERT_EQ(0, measure(getpid(), &before));
-	ASSERT_EQ(0, relocate(getpid(), 1, (unsigned long)p, (unsigned long)p + len, &o));
+	ASSERT_EQ(0, move_tables(getpid(), 1, (unsigned long)p, (unsigned long)p + len, &o));
 	ASSERT_EQ(0, measure(getpid(), &after));
-	ASSERT_EQ(512, o.moved);
+	ASSERT_EQ(512, o.moved_pte);
 	ASSERT_EQ(0, o.anomalies);
-	assert_moved(_metadata, &before, &after, o.moved, 0, 1);
+	assert_moved(_metadata, &before, &after, o.moved_pte, o.moved, 0, 1);
 	ASSERT_EQ(sum, checksum(p, len));
 	TH_LOG("census pte before: node0 %ld node1 %ld; after: node0 %ld node1 %ld",
 	       before.census[PTE][0], before.census[PTE][1],
@@ -647,7 +683,7 @@ TEST_F_TIMEOUT(slow, one_gib_anon_mapping, 1200)
 	TH_LOG("KPF_PGTABLE pages before: node0 %ld node1 %ld; after: node0 %ld node1 %ld",
 	       before.kpf[0], before.kpf[1], after.kpf[0], after.kpf[1]);
 	TH_LOG("moved %ld tables in %ld batches; elapsed %ld ns, longest mmap-lock hold %ld ns",
-	       o.moved, o.batches, o.elapsed_ns, o.longest_hold_ns);
+	       o.moved_pte, o.batches, o.elapsed_ns, o.longest_hold_ns);
 	/* The same move with other batch sizes, for the choice of the default. */
 	{
 		static const char *const batches[] = { "8", "64", "512" };
@@ -658,9 +694,9 @@ TEST_F_TIMEOUT(slow, one_gib_anon_mapping, 1200)
 		for (i = 0; i < 6; i++) {
 			ASSERT_EQ(0, ctl_write("batch", batches[i / 2]));
 			node = 1 - node;
-			ASSERT_EQ(0, relocate(getpid(), node, (unsigned long)p,
+			ASSERT_EQ(0, move_tables(getpid(), node, (unsigned long)p,
 					      (unsigned long)p + len, &o));
-			ASSERT_EQ(512, o.moved);
+			ASSERT_EQ(512, o.moved_pte);
 			TH_LOG("batch %s: %ld batches, elapsed %ld ns, longest hold %ld ns",
 			       batches[i / 2], o.batches, o.elapsed_ns, o.longest_hold_ns);
 		}
