@@ -396,4 +396,54 @@ TEST_F_TIMEOUT(levels, collapse_after_relocation, 300)
 	munmap(p, len);
 }
 
+static void log_census(struct __test_metadata *_metadata, const char *when,
+		       long c[LEVELS][MAX_NODES])
+{
+	TH_LOG("census %s: pgd %ld/%ld pud %ld/%ld pmd %ld/%ld pte %ld/%ld (node0/node1)",
+	       when, c[PGD][0], c[PGD][1], c[PUD][0], c[PUD][1], c[PMD][0], c[PMD][1],
+	       c[PTE][0], c[PTE][1]);
+}
+
+/*
+ * A process with THP-backed memory and 4 KiB pages in two PUD tables (the
+ * usual one near the top and one at 1 TiB), all of it moved to node 1: the
+ * census per level before and after, and every level's count on node 0
+ * afterwards is what the request reports skipped.
+ */
+TEST_F_TIMEOUT(levels, thp_and_small_pages_over_two_pud_tables, 300)
+{
+	char *low = (char *)(1UL << 40), *thp;
+	long before[LEVELS][MAX_NODES], after[LEVELS][MAX_NODES];
+	size_t len = 16UL << 20;
+	uint64_t sum_low, sum_thp;
+	struct outcome o;
+
+	low = mmap(low, len, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	ASSERT_EQ((char *)(1UL << 40), low);
+	populate_small(low, len, 50);
+	thp = map_thp(len, 51);
+	if (!thp)
+		SKIP(return, "no transparent huge pages here");
+	sum_low = checksum(low, len);
+	sum_thp = checksum(thp, len);
+	ASSERT_LT(0, census(getpid(), before));
+	log_census(_metadata, "before", before);
+	ASSERT_EQ(0, relocate_levels(getpid(), 1, 0, 0, NULL, &o));
+	ASSERT_STREQ("ok", o.status);
+	ASSERT_LT(0, census(getpid(), after));
+	log_census(_metadata, "after", after);
+	TH_LOG("moved pte %ld pmd %ld pud %ld deposits %ld; %ld kB of huge pages",
+	       o.moved_pte, o.moved_pmd, o.moved_pud, o.deposits_moved, anon_huge_kb(thp));
+	ASSERT_LE(2, after[PUD][1]);
+	ASSERT_EQ(0, o.skipped_crowded);
+	ASSERT_EQ(o.skipped_contended + o.skipped_changed,
+		  after[PTE][0] + after[PMD][0] + after[PUD][0]);
+	ASSERT_EQ(anon_huge_kb(thp) / 2048, o.deposits_moved);
+	ASSERT_EQ(sum_low, checksum(low, len));
+	ASSERT_EQ(sum_thp, checksum(thp, len));
+	munmap(low, len);
+	munmap(thp, len);
+}
+
 TEST_HARNESS_MAIN
