@@ -8,7 +8,6 @@
  * before and after the evacuation, and report what still pins it.
  */
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 
 #include "kselftest_harness.h"
@@ -58,39 +57,32 @@ struct kinds {
 	long pgtable, slab, lru, buddy, reserved, other;
 };
 
+static void count_kind(uint64_t f, void *arg)
+{
+	struct kinds *k = arg;
+
+	if (f >> KPF_PGTABLE & 1)
+		k->pgtable++;
+	else if (f >> KPF_SLAB & 1)
+		k->slab++;
+	else if (f >> KPF_LRU & 1)
+		k->lru++;
+	else if (f >> KPF_BUDDY & 1)
+		k->buddy++;
+	else if (f >> KPF_RESERVED & 1)
+		k->reserved++;
+	else
+		k->other++;
+}
+
 static int count_kinds(unsigned long start, unsigned long end, struct kinds *k)
 {
-	static uint64_t flags[4096];
-	unsigned long pfn = start;
 	int fd = open("/proc/kpageflags", O_RDONLY);
 
 	memset(k, 0, sizeof(*k));
 	if (fd < 0)
 		return -1;
-	while (pfn < end) {
-		size_t n = end - pfn < 4096 ? end - pfn : 4096, i;
-		ssize_t got = pread(fd, flags, n * 8, pfn * 8);
-
-		if (got <= 0)
-			break;
-		for (i = 0; i < (size_t)got / 8; i++) {
-			uint64_t f = flags[i];
-
-			if (f >> KPF_PGTABLE & 1)
-				k->pgtable++;
-			else if (f >> KPF_SLAB & 1)
-				k->slab++;
-			else if (f >> KPF_LRU & 1)
-				k->lru++;
-			else if (f >> KPF_BUDDY & 1)
-				k->buddy++;
-			else if (f >> KPF_RESERVED & 1)
-				k->reserved++;
-			else
-				k->other++;
-		}
-		pfn += got / 8;
-	}
+	kpageflags_each(fd, start, end, count_kind, k);
 	close(fd);
 	return 0;
 }
@@ -152,8 +144,7 @@ FIXTURE_SETUP(evacuate)
 		uint64_t sum;
 		char *p;
 
-		if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
-			_exit(4);
+		die_with_parent(parent);
 		bind_to_node(1);
 		p = mmap_aligned(len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (p == MAP_FAILED)

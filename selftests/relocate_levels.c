@@ -87,7 +87,7 @@ static void move_level(struct __test_metadata *_metadata, char *p, size_t len,
 	TH_LOG("levels=%s: moved %ld", name, o.moved);
 	ASSERT_EQ(expected, o.moved);
 	ASSERT_EQ(0, o.anomalies);
-	assert_level_moved(_metadata, &before, &after, level, expected, 0, 1);
+	assert_level_moved(_metadata, &before, &after, level, expected, expected, 0, 1);
 }
 
 TEST_F_TIMEOUT(levels, each_level_alone, 300)

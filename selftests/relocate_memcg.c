@@ -8,7 +8,6 @@
  */
 #include <signal.h>
 #include <sys/mount.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 
 #include "kselftest_harness.h"
@@ -18,16 +17,6 @@
 #define CG CGROOT "/ptreloc-test"
 #define MAP_LEN (64UL << 20)
 #define BIG_LEN (512UL << 20)
-
-/*
- * In a child: die with the parent, so that a failed assertion cannot leave
- * a child running (and holding the target's mm or our stdout) forever.
- */
-static void die_with_parent(pid_t parent)
-{
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
-		_exit(4);
-}
 
 /* A child that maps and fills len bytes with tables on node 0. */
 struct target {
@@ -91,24 +80,12 @@ static int finish_target(struct target *t)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-static long file_long(const char *path, const char *key)
-{
-	char buf[8192], *p;
-
-	if (read_file(path, buf, sizeof(buf)) < 0)
-		return -1;
-	if (!key)
-		return strtol(buf, NULL, 10);
-	p = strstr(buf, key);
-	return p ? strtol(p + strlen(key), NULL, 10) : -1;
-}
-
 static long vm_pte_kb(pid_t pid)
 {
 	char path[64];
 
 	snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	return file_long(path, "VmPTE:");
+	return file_number(path, "VmPTE:");
 }
 
 /* A memory cgroup for the target, created fresh. */
@@ -150,12 +127,12 @@ TEST_F_TIMEOUT(memcg, charge_follows_the_process, 300)
 	struct target t;
 
 	ASSERT_EQ(0, start_target(&t, CG "/cgroup.procs", MAP_LEN));
-	stat_before = file_long(CG "/memory.stat", "\npagetables ");
+	stat_before = file_number(CG "/memory.stat", "\npagetables ");
 	pte_before = vm_pte_kb(t.pid);
 	ASSERT_LT(0, stat_before);
 	ASSERT_EQ(0, relocate(t.pid, 1, (unsigned long)t.p, (unsigned long)t.p + MAP_LEN, &o));
 	ASSERT_EQ((long)(MAP_LEN / PMD_SZ), o.moved);
-	stat_after = file_long(CG "/memory.stat", "\npagetables ");
+	stat_after = file_number(CG "/memory.stat", "\npagetables ");
 	pte_after = vm_pte_kb(t.pid);
 	/* The same number of tables, charged to the same memcg. */
 	ASSERT_EQ(stat_before, stat_after);
@@ -183,7 +160,7 @@ TEST_F_TIMEOUT(memcg, limit_reached_is_enomem_and_consistent, 300)
 	ASSERT_EQ(0, ctl_write_path(CG "/memory.swap.max", "0"));
 	ASSERT_LT(0, census(t.pid, before));
 	/* Room for a few new tables (old ones are freed after the request). */
-	current = file_long(CG "/memory.current", NULL);
+	current = file_number(CG "/memory.current", NULL);
 	ASSERT_LT(0, current);
 	snprintf(limit, sizeof(limit), "%ld", current + 16 * 4096);
 	ASSERT_EQ(0, ctl_write_path(CG "/memory.max", limit));

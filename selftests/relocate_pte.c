@@ -76,7 +76,7 @@ static void move_and_check(struct __test_metadata *_metadata, void *p,
 	ASSERT_EQ((long)tables, o.examined_pte);
 	ASSERT_EQ((long)tables, o.moved_pte);
 	ASSERT_EQ(0, o.anomalies);
-	assert_moved(_metadata, &before, &after, (long)tables, o.moved, from, to);
+	assert_level_moved(_metadata, &before, &after, PTE, (long)tables, o.moved, from, to);
 	ASSERT_EQ(sum, checksum(p, len));
 }
 
@@ -293,7 +293,7 @@ static void move_untouched(struct __test_metadata *_metadata, void *p, size_t le
 	ASSERT_EQ(0, measure(getpid(), &after));
 	ASSERT_EQ((long)(len / PMD_SZ), o.moved_pte);
 	ASSERT_EQ(0, o.anomalies);
-	assert_moved(_metadata, &before, &after, o.moved_pte, o.moved, 0, 1);
+	assert_level_moved(_metadata, &before, &after, PTE, o.moved_pte, o.moved, 0, 1);
 }
 
 TEST_F_TIMEOUT(slow, swapped_out_entries, 300)
@@ -403,7 +403,7 @@ TEST_F_TIMEOUT(slow, prot_none_and_mprotect, 300)
 	ASSERT_EQ(0, move_tables(getpid(), 1, (unsigned long)p, (unsigned long)p + len, &o));
 	ASSERT_EQ(0, measure(getpid(), &after));
 	ASSERT_EQ((long)(len / PMD_SZ), o.moved_pte);
-	assert_moved(_metadata, &before, &after, o.moved_pte, o.moved, 0, 1);
+	assert_level_moved(_metadata, &before, &after, PTE, o.moved_pte, o.moved, 0, 1);
 	ASSERT_EQ(0, mprotect(p, len, PROT_READ | PROT_WRITE));
 	ASSERT_EQ(sum, checksum(p, len));
 	munmap(p, len);
@@ -673,7 +673,7 @@ TEST_F_TIMEOUT(slow, one_gib_anon_mapping, 1200)
 	ASSERT_EQ(0, measure(getpid(), &after));
 	ASSERT_EQ(512, o.moved_pte);
 	ASSERT_EQ(0, o.anomalies);
-	assert_moved(_metadata, &before, &after, o.moved_pte, o.moved, 0, 1);
+	assert_level_moved(_metadata, &before, &after, PTE, o.moved_pte, o.moved, 0, 1);
 	ASSERT_EQ(sum, checksum(p, len));
 	TH_LOG("census pte before: node0 %ld node1 %ld; after: node0 %ld node1 %ld",
 	       before.census[PTE][0], before.census[PTE][1],

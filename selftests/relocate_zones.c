@@ -46,25 +46,7 @@ static int zone_span(int nid, int zone, struct zone_span *z)
 /* KPF_PGTABLE pages in a zone's PFN span. */
 static long zone_pgtables(const struct zone_span *z)
 {
-	static uint64_t flags[4096];
-	unsigned long pfn = z->start_pfn, end = z->start_pfn + z->spanned;
-	long count = 0;
-	int fd = open("/proc/kpageflags", O_RDONLY);
-
-	if (fd < 0)
-		return -errno;
-	while (pfn < end) {
-		size_t n = end - pfn < 4096 ? end - pfn : 4096, i;
-		ssize_t got = pread(fd, flags, n * 8, pfn * 8);
-
-		if (got <= 0)
-			break;
-		for (i = 0; i < (size_t)got / 8; i++)
-			count += (flags[i] >> KPF_PGTABLE) & 1;
-		pfn += got / 8;
-	}
-	close(fd);
-	return count;
+	return kpageflags_pgtables_in(z->start_pfn, z->start_pfn + z->spanned);
 }
 
 FIXTURE(zones) {
