@@ -270,11 +270,6 @@ pub(crate) fn evacuate(
     *out = Outcome {
         levels: req.levels,
         zone: req.zone,
-        evacuation: Some(Evacuation {
-            pfn_start: req.pfn_start,
-            pfn_end: req.pfn_end,
-            ..Default::default()
-        }),
         ..Default::default()
     };
     let t0 = now_ns();
@@ -282,8 +277,12 @@ pub(crate) fn evacuate(
         start: req.pfn_start,
         end: req.pfn_end,
     };
-    let mut evac = out.evacuation.unwrap_or_default();
-    evac.in_range_before = range.count_pgtables();
+    let mut evac = Evacuation {
+        pfn_start: req.pfn_start,
+        pfn_end: req.pfn_end,
+        in_range_before: range.count_pgtables(),
+        ..Default::default()
+    };
     let result = run_evacuation(claims, req, range, batch, out, &mut evac);
     // SAFETY: process context, no locks held.
     unsafe { bindings::rcu_barrier() };

@@ -169,6 +169,11 @@ impl Levels {
         Level::ALL.into_iter().filter(move |l| self.contains(*l))
     }
 
+    /// The value of an optional `levels=` key: all levels when absent.
+    fn parse_or_all(s: Option<&str>) -> Result<Self, ParseError> {
+        s.map_or(Ok(Levels::ALL), Levels::parse)
+    }
+
     /// Parses `pte,pmd,pud` or any non-empty subset, each at most once, in
     /// any order.
     pub(crate) fn parse(s: &str) -> Result<Self, ParseError> {
@@ -254,10 +259,7 @@ impl RelocateRequest {
         if start >= end {
             return Err(ParseError::EmptyRange);
         }
-        let levels = match words.get(4) {
-            None => Levels::ALL,
-            Some(s) => Levels::parse(s)?,
-        };
+        let levels = Levels::parse_or_all(words.get(4))?;
         let zone = words.get(5).map(Zone::parse).transpose()?;
         Ok(Self {
             pid,
@@ -303,10 +305,7 @@ impl EvacuateRequest {
             .get(2)
             .map(|s| parse_node(s, limits.nr_node_ids))
             .transpose()?;
-        let levels = match words.get(3) {
-            None => Levels::ALL,
-            Some(s) => Levels::parse(s)?,
-        };
+        let levels = Levels::parse_or_all(words.get(3))?;
         let zone = words.get(4).map(Zone::parse).transpose()?;
         Ok(Self {
             pfn_start,
