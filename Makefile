@@ -24,7 +24,7 @@ KMAKE = $(MAKE) -C $(KDIR) LLVM=1
 BUILD = $(top)/build/$(FLAVOUR)
 # What Kbuild needs to see of the tree: it is copied to $(BUILD), because
 # Kbuild writes its objects next to the sources and the flavours must not mix.
-MODULE_SRCS = Kbuild VERSION $(wildcard rust/ptreloc/*.rs rust/ptreloc/*.c rust/ptreloc/*.h)
+MODULE_SRCS = Kbuild VERSION $(wildcard rust/*/*.rs rust/*/*.c rust/*/*.h)
 
 all: module selftests
 

@@ -41,7 +41,7 @@ use crate::text::TextBuf;
 /// longer a hold, and within 1.5x of a single batch, whose hold is 2-4x as long.
 const DEFAULT_BATCH: usize = 64;
 /// The largest batch accepted (the per-batch arrays are allocated up front).
-const MAX_BATCH: u64 = 4096;
+pub(crate) const MAX_BATCH: u64 = 4096;
 
 /// What all open files share: lives from module load to unload.
 #[pin_data]
@@ -62,6 +62,32 @@ impl State {
             batch: AtomicUsize::new(DEFAULT_BATCH),
             stats: Stats::default(),
         })
+    }
+
+    /// Runs a parsed request (`run` fills in the outcome) and accounts for
+    /// it in `stats` and `result`, whoever asked: a control file or the
+    /// in-kernel API. A failure is counted by errno in `stats` too.
+    pub(crate) fn execute(
+        &self,
+        run: impl FnOnce(&Claims, &mut Outcome) -> Result,
+    ) -> (Outcome, Result) {
+        let mut outcome = Outcome::default();
+        self.stats.requests.fetch_add(1, Relaxed);
+        let result = run(&self.claims, &mut outcome);
+        self.stats.add(&outcome);
+        *self.last.lock() = Some(outcome);
+        match result {
+            Ok(()) => {
+                self.stats.succeeded.fetch_add(1, Relaxed);
+            }
+            Err(e) => self.stats.fail(e),
+        }
+        (outcome, result)
+    }
+
+    /// The batch size set through the `batch` file.
+    pub(crate) fn batch(&self) -> usize {
+        self.batch.load(Relaxed)
     }
 }
 
@@ -238,7 +264,7 @@ fn check_admin() -> Result {
     }
 }
 
-fn limits() -> Limits {
+pub(crate) fn limits() -> Limits {
     Limits {
         // SAFETY: fixed after boot.
         nr_node_ids: unsafe { bindings::nr_node_ids },
@@ -300,7 +326,7 @@ impl Request for RelocateRequest {
     }
 
     fn run(&self, claims: &Claims, batch: usize, out: &mut Outcome) -> Result {
-        relocate::relocate(claims, self, batch, out)
+        relocate::relocate(claims, self, batch, None, out)
     }
 }
 
@@ -328,19 +354,13 @@ pub(crate) type EvacuateFile = RequestFile<EvacuateRequest>;
 
 impl<R: Request> RequestFile<R> {
     fn run(&mut self, input: &[u8]) -> Result {
+        self.outcome = None;
         check_admin()?;
         let req = R::parse(input)?;
-        let mut outcome = Outcome::default();
         let ctx = self.ctx;
-        ctx.stats.requests.fetch_add(1, Relaxed);
         let batch = ctx.batch.load(Relaxed);
-        let result = req.run(&ctx.claims, batch, &mut outcome);
-        ctx.stats.add(&outcome);
+        let (outcome, result) = ctx.execute(|claims, out| req.run(claims, batch, out));
         self.outcome = Some(outcome);
-        *ctx.last.lock() = Some(outcome);
-        if result.is_ok() {
-            ctx.stats.succeeded.fetch_add(1, Relaxed);
-        }
         result
     }
 }
@@ -359,7 +379,10 @@ impl<R: Request + Send + Sync + 'static> FileKind for RequestFile<R> {
     fn store(&mut self, input: &[u8]) -> Option<Result> {
         let result = self.run(input);
         if let Err(e) = result {
-            self.ctx.stats.fail(e);
+            // Rejected before it ran: not counted by `execute`.
+            if self.outcome.is_none() {
+                self.ctx.stats.fail(e);
+            }
         }
         Some(result)
     }

@@ -36,6 +36,7 @@ use kernel::ffi::c_void;
 use kernel::prelude::*;
 
 use crate::claims::Claims;
+use crate::inject::{self, AdInjector};
 use crate::locks::{Contended, RmapLocks, SpinGuard, MAX_RMAP_LOCKS};
 use crate::mm::{MmapWriteGuard, PinnedMm};
 use crate::request::{EvacuateRequest, Level, Levels, RelocateRequest};
@@ -115,6 +116,7 @@ pub(crate) fn relocate(
     claims: &Claims,
     req: &RelocateRequest,
     batch: usize,
+    inject: Option<&mut AdInjector<'_>>,
     out: &mut Outcome,
 ) -> Result {
     *out = Outcome {
@@ -127,7 +129,7 @@ pub(crate) fn relocate(
         ..Default::default()
     };
     let t0 = now_ns();
-    let result = run(claims, req, batch, out);
+    let result = run(claims, req, batch, inject, out);
     // Let the old tables go before reporting, so that per-node counters are
     // settled when the write returns and no callback outlives the module.
     // SAFETY: process context, no locks held.
@@ -146,7 +148,13 @@ fn node_usable(node: i32) -> bool {
     unsafe { sys::ptreloc_node_online(node) && sys::ptreloc_node_has_memory(node) }
 }
 
-fn run(claims: &Claims, req: &RelocateRequest, batch: usize, out: &mut Outcome) -> Result {
+fn run(
+    claims: &Claims,
+    req: &RelocateRequest,
+    batch: usize,
+    inject: Option<&mut AdInjector<'_>>,
+    out: &mut Outcome,
+) -> Result {
     if !node_usable(req.node) {
         return Err(ENODEV);
     }
@@ -166,7 +174,7 @@ fn run(claims: &Claims, req: &RelocateRequest, batch: usize, out: &mut Outcome) 
         start: req.start as usize,
         end,
     };
-    relocate_mm(claims, &mm, target, span, batch, out)
+    relocate_mm(claims, &mm, target, span, batch, inject, out)
 }
 
 /// What of an mm a request covers.
@@ -185,6 +193,7 @@ fn relocate_mm(
     target: Target,
     span: Span,
     batch: usize,
+    mut inject: Option<&mut AdInjector<'_>>,
     out: &mut Outcome,
 ) -> Result {
     let _claim = claims.claim(mm)?;
@@ -223,6 +232,7 @@ fn relocate_mm(
                 target,
                 end,
                 memcg: memcg.ptr(),
+                inject: inject::reborrow(&mut inject),
                 out,
             }
             .run(addr, batch, &mut contended_at);
@@ -342,7 +352,7 @@ fn run_evacuation(
                     evac.pgds_in_range += 1;
                 }
             }
-            match relocate_mm(claims, &mm, target, span, batch, out) {
+            match relocate_mm(claims, &mm, target, span, batch, None, out) {
                 Ok(()) | Err(ESRCH) => {}
                 Err(EBUSY) => evac.busy_processes += u64::from(pass == 0),
                 Err(e) => return Err(e),
@@ -402,6 +412,8 @@ struct Candidate<'g> {
 /// A table replaced in this batch, waiting for the flush and the reconcile.
 #[derive(Clone, Copy)]
 struct Replaced {
+    /// The first address the table maps.
+    addr: usize,
     old: Table,
     new: Table,
     /// The lock that keeps software off both tables' entries: the old
@@ -449,7 +461,7 @@ struct Collected {
 }
 
 /// One mmap-lock hold, moving tables of one level.
-struct Batch<'g, 'o> {
+struct Batch<'g, 'o, 'i> {
     guard: &'g MmapWriteGuard<'g>,
     level: Level,
     /// The PMD table whose deposited tables were moved last.
@@ -457,10 +469,12 @@ struct Batch<'g, 'o> {
     target: Target,
     end: usize,
     memcg: Option<NonNull<sys::mem_cgroup>>,
+    /// The `inject=ad` test hook, if a test asked for it.
+    inject: Option<&'o mut AdInjector<'i>>,
     out: &'o mut Outcome,
 }
 
-impl<'g> Batch<'g, '_> {
+impl<'g> Batch<'g, '_, '_> {
     /// Moves up to `batch` tables from `addr` on; returns where the next batch
     /// starts. `contended_at` remembers a table that met rmap-lock contention
     /// at the start of a batch, so that it is retried once and then skipped.
@@ -515,6 +529,13 @@ impl<'g> Batch<'g, '_> {
         }
         if !ended_early {
             self.out.add_seen(level, collected.seen_after);
+        }
+        if let Some(inject) = self.inject.as_deref_mut() {
+            for r in moved.iter() {
+                // SAFETY: `old` was replaced by `replace` and is neither
+                // flushed nor retired yet.
+                unsafe { inject.inject(r.addr, &r.old) };
+            }
         }
         if !moved.is_empty() {
             flush_all_cpus();
@@ -724,6 +745,7 @@ impl<'g> Batch<'g, '_> {
         // lock, `old`'s lock, and the new table's lock if it has its own.
         let new = unsafe { cand.new.install(&cand.slot, cand.old) };
         Some(Replaced {
+            addr: cand.addr,
             old: cand.old,
             new,
             lock: old_ptl.unwrap_or(slot_lock.ptr()),

@@ -11,16 +11,22 @@
 use kernel::c_str;
 use kernel::prelude::*;
 
+#[path = "../common/abi.rs"]
+mod abi;
+mod api;
 mod census;
 mod claims;
 mod control;
+#[path = "../common/debugfs.rs"]
 mod debugfs;
+mod inject;
 mod locks;
 mod mm;
 mod relocate;
 mod request;
 mod sys;
 mod table;
+#[path = "../common/text.rs"]
 mod text;
 
 use control::State;
@@ -94,6 +100,7 @@ impl kernel::Module for Ptreloc {
             // before either box is freed.
             unsafe { dir.create_file(name, mode, ops, &*state)? };
         }
+        api::publish(&state);
         // SAFETY: no preconditions; reads the node state mask.
         let nodes = unsafe { sys::ptreloc_num_memory_nodes() };
         pr_info!(
@@ -116,6 +123,8 @@ impl kernel::Module for Ptreloc {
 
 impl Drop for Ptreloc {
     fn drop(&mut self) {
+        // No API callers are left (they hold a reference on this module).
+        api::withdraw();
         // No new requests, and none running, once the directory is gone.
         drop(self.debugfs.take());
         // Old tables still waiting for their grace period are freed by our

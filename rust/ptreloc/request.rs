@@ -38,12 +38,12 @@ pub(crate) const MAX_REQUEST: usize = 256;
 const MAX_KEYS: usize = 8;
 
 /// The words of a request, checked against the keys a file accepts.
-struct Words<'a> {
+pub(crate) struct Words<'a> {
     values: [Option<&'a str>; MAX_KEYS],
 }
 
 impl<'a> Words<'a> {
-    fn parse(input: &'a [u8], keys: &[&str]) -> Result<Self, ParseError> {
+    pub(crate) fn parse(input: &'a [u8], keys: &[&str]) -> Result<Self, ParseError> {
         debug_assert!(keys.len() <= MAX_KEYS);
         if input.len() > MAX_REQUEST {
             return Err(ParseError::TooLong);
@@ -64,11 +64,11 @@ impl<'a> Words<'a> {
         Ok(Self { values })
     }
 
-    fn get(&self, slot: usize) -> Option<&'a str> {
+    pub(crate) fn get(&self, slot: usize) -> Option<&'a str> {
         self.values[slot]
     }
 
-    fn require(&self, slot: usize) -> Result<&'a str, ParseError> {
+    pub(crate) fn require(&self, slot: usize) -> Result<&'a str, ParseError> {
         self.get(slot).ok_or(ParseError::MissingKey)
     }
 }
@@ -160,6 +160,12 @@ impl Levels {
     /// All three levels, the default.
     pub(crate) const ALL: Levels = Levels(0b111);
 
+    /// The set whose [`Level::ALL`] members are the bits of `mask`, bit 0
+    /// for PTE; `None` if `mask` has other bits.
+    pub(crate) fn from_mask(mask: u32) -> Option<Self> {
+        (mask <= u32::from(Self::ALL.0)).then_some(Levels(mask as u8))
+    }
+
     pub(crate) fn contains(self, level: Level) -> bool {
         self.0 & level.bit() != 0
     }
@@ -243,29 +249,45 @@ impl RelocateRequest {
         let words = Words::parse(input, &KEYS)?;
         let pid = parse_pid(words.require(0)?)?;
         let node = parse_node(words.require(1)?, limits.nr_node_ids)?;
-        let address = |slot, default| match words.get(slot) {
-            None => Ok(default),
-            Some(s) => {
-                let addr = parse_u64(s)?;
-                if addr % limits.page_size != 0 || addr > limits.user_end {
-                    Err(ParseError::BadAddress)
-                } else {
-                    Ok(addr)
-                }
-            }
-        };
-        let start = address(2, 0)?;
-        let end = address(3, limits.user_end)?;
-        if start >= end {
-            return Err(ParseError::EmptyRange);
-        }
+        let start = words.get(2).map_or(Ok(0), parse_u64)?;
+        let end = words.get(3).map_or(Ok(limits.user_end), parse_u64)?;
         let levels = Levels::parse_or_all(words.get(4))?;
         let zone = words.get(5).map(Zone::parse).transpose()?;
+        Self::new(pid, node, start..end, levels, zone, limits)
+    }
+
+    /// A request from its parts, checked as [`parse`](Self::parse) checks
+    /// them; the in-kernel API builds requests with it.
+    pub(crate) fn new(
+        pid: i32,
+        node: i32,
+        range: core::ops::Range<u64>,
+        levels: Levels,
+        zone: Option<Zone>,
+        limits: &Limits,
+    ) -> Result<Self, ParseError> {
+        if pid <= 0 {
+            return Err(ParseError::BadNumber);
+        }
+        if node < 0 || node as u32 >= limits.nr_node_ids {
+            return Err(ParseError::NodeOutOfRange);
+        }
+        for addr in [range.start, range.end] {
+            if addr.checked_rem(limits.page_size) != Some(0) || addr > limits.user_end {
+                return Err(ParseError::BadAddress);
+            }
+        }
+        if range.start >= range.end {
+            return Err(ParseError::EmptyRange);
+        }
+        if levels == Levels::default() {
+            return Err(ParseError::BadLevels);
+        }
         Ok(Self {
             pid,
             node,
-            start,
-            end,
+            start: range.start,
+            end: range.end,
             levels,
             zone,
         })

@@ -499,3 +499,23 @@ void ptreloc_on_each_cpu(smp_call_func_t func)
 {
 	on_each_cpu(func, NULL, 1);
 }
+
+/*
+ * The in-kernel API: exported wrappers of the Rust entry points in api.rs.
+ * The structures are defined in rust/common/abi.rs, which both ptreloc and
+ * its callers compile.
+ */
+
+int ptreloc_relocate(const struct ptreloc_request *req,
+		     struct ptreloc_outcome *out)
+{
+	return ptreloc_rust_relocate(req, out);
+}
+EXPORT_SYMBOL_GPL(ptreloc_relocate);
+
+int ptreloc_read_entry(int pid, unsigned int level, unsigned long addr,
+		       u64 *entry)
+{
+	return ptreloc_rust_read_entry(pid, level, addr, entry);
+}
+EXPORT_SYMBOL_GPL(ptreloc_read_entry);

@@ -101,4 +101,16 @@ bool ptreloc_pmd_bad(pmd_t entry);
 bool ptreloc_pmd_leaf(pmd_t entry);
 bool ptreloc_pmd_present(pmd_t entry);
 
+/* The in-kernel API (rust/common/abi.rs), exported. */
+struct ptreloc_request;
+struct ptreloc_outcome;
+int ptreloc_rust_relocate(const struct ptreloc_request *req,
+			  struct ptreloc_outcome *out);
+int ptreloc_rust_read_entry(int pid, unsigned int level, unsigned long addr,
+			    u64 *entry);
+int ptreloc_relocate(const struct ptreloc_request *req,
+		     struct ptreloc_outcome *out);
+int ptreloc_read_entry(int pid, unsigned int level, unsigned long addr,
+		       u64 *entry);
+
 #endif /* PTRELOC_SHIM_H */

@@ -12,7 +12,7 @@ use kernel::bindings;
 use kernel::ffi::{c_char, c_int, c_uint, c_ulong, c_void};
 
 pub(crate) use bindings::{
-    address_space, anon_vma, callback_head, dentry, gfp_t, mem_cgroup, mm_struct, page, pmd_t,
+    address_space, anon_vma, callback_head, gfp_t, mem_cgroup, mm_struct, page, pmd_t,
     pud_t, spinlock_t, vm_area_struct,
 };
 pub(crate) type P4d = bindings::p4d_t;
@@ -24,6 +24,10 @@ pub(crate) const PTE_PRESENT: u64 = 1 << 0;
 pub(crate) const PTE_ACCESSED: u64 = 1 << 5;
 /// Dirty.
 pub(crate) const PTE_DIRTY: u64 = 1 << 6;
+/// Writable.
+pub(crate) const PTE_RW: u64 = 1 << 1;
+/// In a PMD or PUD entry: maps a huge page rather than pointing to a table.
+pub(crate) const PTE_PSE: u64 = 1 << 7;
 /// The bits hardware may set in an entry behind our back.
 pub(crate) const PTE_HW_BITS: u64 = PTE_ACCESSED | PTE_DIRTY;
 /// Entries in one page-table page (any level below the PGD).
@@ -65,17 +69,6 @@ pub(crate) fn zone_index(zone: crate::request::Zone) -> c_int {
 
 #[allow(improper_ctypes)]
 extern "C" {
-    // include/linux/debugfs.h
-    pub(crate) fn debugfs_create_dir(name: *const c_char, parent: *mut dentry) -> *mut dentry;
-    pub(crate) fn debugfs_create_file(
-        name: *const c_char,
-        mode: bindings::umode_t,
-        parent: *mut dentry,
-        data: *mut c_void,
-        fops: *const bindings::file_operations,
-    ) -> *mut dentry;
-    pub(crate) fn debugfs_remove(dentry: *mut dentry);
-
     // shim.c: nodes
     pub(crate) fn ptreloc_num_memory_nodes() -> c_uint;
     pub(crate) fn ptreloc_node_has_memory(nid: c_int) -> bool;

@@ -51,6 +51,23 @@ impl Level {
     pub(crate) fn index(self) -> usize {
         self as usize
     }
+
+    /// Bytes mapped by one entry of a table of this level.
+    pub(crate) fn entry_span(self) -> usize {
+        self.span() / PTRS_PER_TABLE
+    }
+
+    /// The index of the entry mapping `addr` in the table of this level
+    /// that maps it.
+    pub(crate) fn entry_index(self, addr: usize) -> usize {
+        (addr / self.entry_span()) % PTRS_PER_TABLE
+    }
+
+    /// Whether an entry of a table of this level maps memory (a page or a
+    /// huge page) rather than pointing to a lower table.
+    pub(crate) fn is_leaf(self, entry: u64) -> bool {
+        self == Level::Pte || entry & sys::PTE_PSE != 0
+    }
 }
 
 /// A range of page frame numbers, `[start, end)`.
@@ -397,6 +414,33 @@ pub(crate) struct Table {
 impl Table {
     pub(crate) fn node(&self) -> i32 {
         self.page.node()
+    }
+
+    pub(crate) fn level(&self) -> Level {
+        self.level
+    }
+
+    /// Reads entry `i` once.
+    ///
+    /// # Safety
+    ///
+    /// The table must be live, and `i < PTRS_PER_TABLE`.
+    pub(crate) unsafe fn read_entry(&self, i: usize) -> u64 {
+        // SAFETY: a live table of PTRS_PER_TABLE aligned u64 entries (caller);
+        // a volatile aligned load is READ_ONCE.
+        unsafe { self.page.entries().add(i).read_volatile() }
+    }
+
+    /// Sets `bits` in entry `i` with an atomic OR, as the CPU's page walker
+    /// does when it sets Accessed or Dirty (the `inject=ad` test hook).
+    ///
+    /// # Safety
+    ///
+    /// The table must be live, and `i < PTRS_PER_TABLE`.
+    pub(crate) unsafe fn or_entry(&self, i: usize, bits: u64) {
+        // SAFETY: as for `read_entry`; entries the walker may update are only
+        // accessed atomically or under the table's lock.
+        unsafe { AtomicU64::from_ptr(self.page.entries().add(i)) }.fetch_or(bits, Ordering::Relaxed);
     }
 
     /// The table's own lock, if its level has one (PUD tables use the

@@ -181,4 +181,30 @@ mod tests {
         assert_eq!(parse_batch(b"", 4096), Err(ParseError::MissingKey));
         assert_eq!(parse_batch(b"0x10", 4096), Err(ParseError::BadNumber));
     }
+
+    #[test]
+    fn api_requests_are_checked_like_written_ones() {
+        let new = |pid, node, range, levels| {
+            RelocateRequest::new(pid, node, range, levels, None, &LIMITS)
+        };
+        let ok = new(7, 1, 0x1000..0x20_0000, Levels::ALL).unwrap();
+        assert_eq!(Ok(ok), reloc("pid=7 node=1 start=0x1000 end=0x200000"));
+        use ParseError::*;
+        assert_eq!(new(0, 0, 0..4096, Levels::ALL), Err(BadNumber));
+        assert_eq!(new(-1, 0, 0..4096, Levels::ALL), Err(BadNumber));
+        assert_eq!(new(1, 2, 0..4096, Levels::ALL), Err(NodeOutOfRange));
+        assert_eq!(new(1, -1, 0..4096, Levels::ALL), Err(NodeOutOfRange));
+        assert_eq!(new(1, 0, 1..4096, Levels::ALL), Err(BadAddress));
+        assert_eq!(new(1, 0, 0..LIMITS.user_end + 4096, Levels::ALL), Err(BadAddress));
+        assert_eq!(new(1, 0, 4096..4096, Levels::ALL), Err(EmptyRange));
+        assert_eq!(new(1, 0, 0..4096, Levels::default()), Err(BadLevels));
+    }
+
+    #[test]
+    fn level_masks() {
+        assert_eq!(Levels::from_mask(0b111), Some(Levels::ALL));
+        assert_eq!(Levels::from_mask(0b001), Levels::parse("pte").ok());
+        assert_eq!(Levels::from_mask(0b110), Levels::parse("pud,pmd").ok());
+        assert_eq!(Levels::from_mask(0b1000), None);
+    }
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! debugfs files backed by Rust types.
+//! debugfs files backed by Rust types (shared by ptreloc and ptreloc_test).
 //!
 //! The 6.12 `kernel` crate has no debugfs abstraction. A [`FileKind`] says
 //! what one open file of a kind holds and does; [`Dir::create_file`] creates a
@@ -20,9 +20,25 @@ use kernel::prelude::*;
 use kernel::sync::Mutex;
 use kernel::uaccess::UserSlice;
 
-use crate::request::MAX_REQUEST;
-use crate::sys;
 use crate::text::TextBuf;
+
+/// The longest write accepted: every request fits on one short line.
+pub(crate) const MAX_WRITE: usize = 256;
+
+// include/linux/debugfs.h: not in the 6.12 bindings.
+#[allow(improper_ctypes)]
+extern "C" {
+    fn debugfs_create_dir(name: *const c_char, parent: *mut bindings::dentry)
+        -> *mut bindings::dentry;
+    fn debugfs_create_file(
+        name: *const c_char,
+        mode: bindings::umode_t,
+        parent: *mut bindings::dentry,
+        data: *mut c_void,
+        fops: *const bindings::file_operations,
+    ) -> *mut bindings::dentry;
+    fn debugfs_remove(dentry: *mut bindings::dentry);
+}
 
 /// One kind of debugfs file. A value is created per open file and dropped at
 /// release; `Ctx` is what every open file of the directory shares.
@@ -100,7 +116,7 @@ impl Dir {
     pub(crate) fn new(name: &CStr) -> Result<Self> {
         // SAFETY: `name` is NUL-terminated; a null parent means the debugfs root.
         let dentry = from_err_ptr(unsafe {
-            sys::debugfs_create_dir(name.as_char_ptr(), core::ptr::null_mut())
+            debugfs_create_dir(name.as_char_ptr(), core::ptr::null_mut())
         })?;
         let dentry = NonNull::new(dentry).ok_or(ENOMEM)?;
         // INVARIANT: checked above that this is neither null nor an error.
@@ -124,7 +140,7 @@ impl Dir {
         // SAFETY: `name` is NUL-terminated, `self.dentry` a live directory
         // (type invariant), and `fops` and `ctx` outlive it (caller).
         from_err_ptr(unsafe {
-            sys::debugfs_create_file(
+            debugfs_create_file(
                 name.as_char_ptr(),
                 mode,
                 self.dentry.as_ptr(),
@@ -140,7 +156,7 @@ impl Drop for Dir {
     fn drop(&mut self) {
         // SAFETY: by the type invariant `dentry` is a live debugfs directory
         // that nobody else removes. This waits for running file operations.
-        unsafe { sys::debugfs_remove(self.dentry.as_ptr()) };
+        unsafe { debugfs_remove(self.dentry.as_ptr()) };
     }
 }
 
@@ -256,7 +272,7 @@ unsafe extern "C" fn write<T: FileKind>(
 ) -> isize {
     // SAFETY: opened by `open::<T>` (we are its `write`), not yet released.
     let this = unsafe { open_file::<T>(file) };
-    if count > MAX_REQUEST {
+    if count > MAX_WRITE {
         return EINVAL.to_errno() as isize;
     }
     let mut input = KVec::new();

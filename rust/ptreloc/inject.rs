@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The `inject=ad` test hook: Accessed and Dirty bits set in old tables
+//! between the copy and the TLB flush.
+//!
+//! A CPU that still caches a translation through an old table may set
+//! Accessed or Dirty in the old entry after ptreloc copied it and before the
+//! flush; `table::reconcile` carries such bits over. TCG cannot produce that
+//! race on demand, so a test asks ptreloc, through the in-kernel API only, to
+//! play the CPU: set bits in a sample of old entries at exactly that point,
+//! with the same atomic OR the page walker uses, and record each one so the
+//! test can check that it reached the live tables.
+
+use core::ops::DerefMut;
+
+use crate::abi::{PtrelocAdLog, PtrelocAdRecord};
+use crate::sys::{PTE_ACCESSED, PTE_DIRTY, PTE_PRESENT, PTE_RW, PTRS_PER_TABLE};
+use crate::table::{Level, Table};
+
+/// A test's injection request and its record buffer, for one request.
+pub(crate) struct AdInjector<'a> {
+    log: &'a mut PtrelocAdLog,
+    records: &'a mut [PtrelocAdRecord],
+    /// xorshift32 state: where in each table the sample starts.
+    rng: u32,
+}
+
+impl<'a> AdInjector<'a> {
+    /// # Safety
+    ///
+    /// `log.records` must be null or point to `log.capacity` records, and no
+    /// one else may access them during `'a`.
+    pub(crate) unsafe fn new(log: &'a mut PtrelocAdLog) -> Self {
+        let records: &'a mut [PtrelocAdRecord] = if log.records.is_null() {
+            &mut []
+        } else {
+            // SAFETY: see above.
+            unsafe { core::slice::from_raw_parts_mut(log.records, log.capacity as usize) }
+        };
+        log.len = 0;
+        Self {
+            rng: log.seed | 1,
+            log,
+            records,
+        }
+    }
+
+    fn next_random(&mut self) -> u32 {
+        let mut x = self.rng;
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        self.rng = x;
+        x
+    }
+
+    /// Sets the bits a CPU could set in up to `per_table` entries of `old`,
+    /// whose first entry maps `base`.
+    ///
+    /// # Safety
+    ///
+    /// `old` must be live and unlinked from the page tables (copied and
+    /// replaced, not yet flushed or retired), so that only CPUs and this hook
+    /// write to it.
+    pub(crate) unsafe fn inject(&mut self, base: usize, old: &Table) {
+        let level = old.level();
+        let first = self.next_random() as usize % PTRS_PER_TABLE;
+        let mut picked = 0;
+        for k in 0..PTRS_PER_TABLE {
+            let len = self.log.len as usize;
+            if picked == self.log.per_table || len == self.records.len() {
+                break;
+            }
+            let i = (first + k) % PTRS_PER_TABLE;
+            // SAFETY: `old` is live (caller) and `i` is in range.
+            let was = unsafe { old.read_entry(i) };
+            let bits = bits_a_cpu_may_set(level, was);
+            if bits == 0 {
+                continue;
+            }
+            // SAFETY: as above.
+            unsafe { old.or_entry(i, bits) };
+            self.records[len] = PtrelocAdRecord {
+                addr: (base + i * level.entry_span()) as u64,
+                level: 1 << level.index(),
+                _pad: 0,
+                was,
+                bits,
+            };
+            self.log.len += 1;
+            picked += 1;
+        }
+    }
+}
+
+/// Reborrows an optional injector for a shorter time.
+pub(crate) fn reborrow<'s, 'a>(
+    inject: &'s mut Option<&mut AdInjector<'a>>,
+) -> Option<&'s mut AdInjector<'a>> {
+    inject.as_mut().map(|i| i.deref_mut())
+}
+
+/// The bits that `entry`, in a table of `level`, lacks and that a CPU may
+/// set in it: Accessed in any present entry, and Dirty (with Accessed) in a
+/// writable entry that maps memory.
+fn bits_a_cpu_may_set(level: Level, entry: u64) -> u64 {
+    if entry & PTE_PRESENT == 0 {
+        return 0;
+    }
+    let mut bits = PTE_ACCESSED;
+    if level.is_leaf(entry) && entry & PTE_RW != 0 {
+        bits |= PTE_DIRTY;
+    }
+    bits & !entry
+}
