@@ -1,0 +1,173 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! ptreloc_test: drives ptreloc.ko hard, through its in-kernel API.
+//!
+//! `/sys/kernel/debug/ptreloc_test/`:
+//!
+//! | file | mode | what |
+//! |---|---|---|
+//! | `storm` | w | `pids=<p1,p2,...> [seconds=<n>] [seed=<n>] [levels=<list>] [inject=ad] [threads=<n>]` starts a storm (`EBUSY` while one runs); `stop` stops it |
+//! | `status` | r | the current or last storm: running or not, why it ended, its counters (`ENODATA` before the first) |
+//!
+//! Writes need `CAP_SYS_ADMIN`. The storm follows the listed processes and
+//! their descendants (see `storm.rs`). Unloading this module stops a storm
+//! first; ptreloc cannot be unloaded while this module is loaded (it uses
+//! ptreloc's symbols).
+
+use kernel::c_str;
+use kernel::new_mutex;
+use kernel::prelude::*;
+use kernel::sync::Mutex;
+
+#[path = "../common/abi.rs"]
+mod abi;
+#[path = "../common/debugfs.rs"]
+mod debugfs;
+// The request parser of ptreloc, of which the storm uses the word splitting
+// and number and level parsing.
+#[allow(dead_code)]
+#[path = "../ptreloc/request.rs"]
+mod request;
+mod storm;
+mod sys;
+#[path = "../common/text.rs"]
+mod text;
+
+use debugfs::{Dir, FileKind, FileOps};
+use storm::{Command, StormHandle};
+use text::TextBuf;
+
+module! {
+    type: PtrelocTest,
+    name: "ptreloc_test",
+    author: "The ptreloc developers",
+    description: "Drives ptreloc through its in-kernel API (tests only)",
+    license: "GPL",
+}
+
+/// What the control files share.
+#[pin_data]
+struct State {
+    /// The current or last storm.
+    #[pin]
+    storm: Mutex<Option<StormHandle>>,
+}
+
+struct Fops {
+    storm: FileOps,
+    status: FileOps,
+}
+
+struct PtrelocTest {
+    /// `None` only while the module is being unloaded.
+    debugfs: Option<Dir>,
+    _fops: KBox<Fops>,
+    state: Pin<KBox<State>>,
+}
+
+impl kernel::Module for PtrelocTest {
+    fn init(module: &'static ThisModule) -> Result<Self> {
+        let state = KBox::pin_init(
+            pin_init!(State {
+                storm <- new_mutex!(None),
+            }),
+            GFP_KERNEL,
+        )?;
+        let fops = KBox::new(
+            Fops {
+                storm: FileOps::new::<StormFile>(module),
+                status: FileOps::new::<StatusFile>(module),
+            },
+            GFP_KERNEL,
+        )?;
+        let dir = Dir::new(c_str!("ptreloc_test"))?;
+        // SAFETY: each `FileOps` was made for a kind whose context is `State`;
+        // both are boxed, and `drop` removes the directory (which waits for
+        // running operations; open files pin the module) before either box
+        // is freed.
+        unsafe {
+            dir.create_file(c_str!("storm"), 0o200, &fops.storm, &*state)?;
+            dir.create_file(c_str!("status"), 0o400, &fops.status, &*state)?;
+        }
+        Ok(Self {
+            debugfs: Some(dir),
+            _fops: fops,
+            state,
+        })
+    }
+}
+
+impl Drop for PtrelocTest {
+    fn drop(&mut self) {
+        // No new storm once the directory is gone; then stop the last one.
+        drop(self.debugfs.take());
+        drop(self.state.storm.lock().take());
+    }
+}
+
+/// `storm`.
+struct StormFile {
+    ctx: &'static State,
+}
+
+impl FileKind for StormFile {
+    type Ctx = State;
+
+    fn open(ctx: &'static State) -> Result<Self> {
+        Ok(Self { ctx })
+    }
+
+    fn store(&mut self, input: &[u8]) -> Option<Result> {
+        Some(self.run(input))
+    }
+}
+
+impl StormFile {
+    fn run(&self, input: &[u8]) -> Result {
+        // SAFETY: may be called from process context.
+        if !unsafe { kernel::bindings::capable(kernel::bindings::CAP_SYS_ADMIN as i32) } {
+            return Err(EPERM);
+        }
+        let command = Command::parse(input).map_err(|_| EINVAL)?;
+        let mut current = self.ctx.storm.lock();
+        match command {
+            Command::Stop => {
+                if let Some(storm) = current.as_mut() {
+                    storm.stop();
+                }
+            }
+            Command::Start(cfg) => {
+                if current.as_ref().is_some_and(StormHandle::running) {
+                    return Err(EBUSY);
+                }
+                // Reap the last storm's threads before starting new ones.
+                drop(current.take());
+                *current = Some(StormHandle::start(cfg)?);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `status`.
+struct StatusFile {
+    ctx: &'static State,
+}
+
+impl FileKind for StatusFile {
+    type Ctx = State;
+
+    fn open(ctx: &'static State) -> Result<Self> {
+        Ok(Self { ctx })
+    }
+
+    fn show(&mut self, out: &mut TextBuf) -> Option<Result> {
+        let current = self.ctx.storm.lock();
+        Some(match current.as_ref() {
+            None => Err(Error::from_errno(
+                -(kernel::bindings::ENODATA as kernel::ffi::c_int),
+            )),
+            Some(storm) => storm.format(out).map_err(|_| ENOMEM),
+        })
+    }
+}
