@@ -4,6 +4,8 @@
 #
 #   make setup      install the toolchain and build the debug kernel (once)
 #   make check      build, boot the debug kernel with 2 NUMA nodes, run the tests
+#   make stress     the race suite (RACE_SECONDS per scenario, default 60) and
+#                   the upstream mm selftests under the storm, in the guest
 #   make demo       load the module in a guest and show what it exposes
 #   make module     build ptreloc.ko for FLAVOUR (default: debug)
 #   make selftests  build the kselftests
@@ -47,11 +49,12 @@ selftests: kernel-ready
 # Rust file is checked each time; CONFIG_WERROR makes findings fatal.
 lint: kernel-ready
 	rustfmt --check --edition 2021 --config-path $(KSRC)/.rustfmt.toml \
-		rust/ptreloc/relocator.rs rust/request-tests/src/lib.rs
+		rust/ptreloc/relocator.rs rust/ptreloc_test/ptreloc_test.rs \
+		rust/request-tests/src/lib.rs
 	@rm -rf $(BUILD)-clippy && mkdir -p $(BUILD)-clippy
 	@rsync -a --relative $(MODULE_SRCS) $(BUILD)-clippy/
 	$(KMAKE) M=$(BUILD)-clippy CLIPPY=1 modules
-	$(KSRC)/scripts/checkpatch.pl --no-tree --quiet --show-types -f rust/ptreloc/*.c rust/ptreloc/*.h
+	$(KSRC)/scripts/checkpatch.pl --no-tree --quiet --show-types -f rust/*/*.c rust/*/*.h
 	# The harness's SKIP idiom is a macro with a return, its ASSERTs expand
 	# to two statements (so braces are needed), and tests force memory
 	# accesses with volatile on purpose.
@@ -65,10 +68,16 @@ check:
 demo: module
 	scripts/demo
 
+RACE_SECONDS ?= 60
+stress: module selftests
+	scripts/vm --flavour $(FLAVOUR) --mem 4G --cpus 3 --numa 2G,cpus=0 \
+		--numa 2G,cpus=1 --numa 0,cpus=2 -- env PTRELOC_RACE_SECONDS=$(RACE_SECONDS) \
+		PTRELOC_PROGRAM_TIMEOUT=7200 selftests/run.sh build/$(FLAVOUR) build/selftests stress
+
 vm: kernel-ready
 	scripts/vm --flavour $(FLAVOUR) -- $(CMD)
 
 clean:
 	rm -rf build
 
-.PHONY: all setup kernel-ready module selftests lint check demo vm clean
+.PHONY: all setup kernel-ready module selftests lint check stress demo vm clean

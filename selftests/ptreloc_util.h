@@ -28,6 +28,11 @@
 #define PMD_SZ (2UL << 20)
 #define KPF_PGTABLE 26
 
+/* glibc 2.36 predates it */
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25
+#endif
+
 /*
  * Read a whole (small) file into buf, NUL-terminated. Returns the length, or
  * -errno.

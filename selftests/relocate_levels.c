@@ -13,10 +13,6 @@
 
 #define PUD_SZ (1UL << 30)	/* mapped by one PMD table */
 #define P4D_SZ (1UL << 39)	/* mapped by one PUD table */
-#ifndef MADV_COLLAPSE
-#define MADV_COLLAPSE 25
-#endif
-
 /* Tables of a level's span size that [start, start + len) touches. */
 static long spans(unsigned long start, size_t len, unsigned long span)
 {

@@ -9,19 +9,22 @@
 #
 # usage: selftests/run.sh MODULE_DIR SELFTEST_BIN_DIR [SUITE]
 #   SUITE main (default): everything that runs in the two-node guest;
-#   zones: relocate_zones, for a guest with memory above 4 GiB on node 0.
+#   zones: relocate_zones, for a guest with memory above 4 GiB on node 0;
+#   stress: the race suite and the upstream mm selftests only (make stress
+#   sets PTRELOC_RACE_SECONDS for longer scenarios).
 set -u
 mod_dir=${1:?usage: run.sh MODULE_DIR SELFTEST_BIN_DIR [SUITE]}
 bin_dir=${2:?usage: run.sh MODULE_DIR SELFTEST_BIN_DIR [SUITE]}
 suite=${3:-main}
 
 case "$suite" in
-main) programs=(module_loaded relocate_errors relocate_pte relocate_levels relocate_memcg evacuate) ;;
+main) programs=(module_loaded relocate_errors relocate_pte relocate_levels relocate_memcg evacuate race upstream_mm) ;;
 zones) programs=(relocate_zones) ;;
+stress) programs=(race upstream_mm) ;;
 *) echo "unknown suite $suite" >&2; exit 2 ;;
 esac
-# insmod, the programs, rmmod, and module_unloaded.
-steps=$((${#programs[@]} + 3)) n=0 pass=0 fail=0 skip=0
+# insmod of both modules, the programs, rmmod of both, and module_unloaded.
+steps=$((${#programs[@]} + 5)) n=0 pass=0 fail=0 skip=0
 # No program may run longer than this: the harness's own per-test timeouts
 # cannot stop a task stuck in the kernel.
 program_timeout=${PTRELOC_PROGRAM_TIMEOUT:-1200}
@@ -91,9 +94,12 @@ fi
 echo "TAP version 13"
 echo "1..$steps"
 step "insmod ptreloc.ko" insmod "$mod_dir/ptreloc.ko"
+# The storm driver for the race suite; it pins ptreloc while loaded.
+step "insmod ptreloc_test.ko" insmod "$mod_dir/ptreloc_test.ko"
 for p in "${programs[@]}"; do
 	program "$p"
 done
+step "rmmod ptreloc_test" rmmod ptreloc_test
 step "rmmod ptreloc" rmmod ptreloc
 program module_unloaded
 

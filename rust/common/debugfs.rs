@@ -28,8 +28,10 @@ pub(crate) const MAX_WRITE: usize = 256;
 // include/linux/debugfs.h: not in the 6.12 bindings.
 #[allow(improper_ctypes)]
 extern "C" {
-    fn debugfs_create_dir(name: *const c_char, parent: *mut bindings::dentry)
-        -> *mut bindings::dentry;
+    fn debugfs_create_dir(
+        name: *const c_char,
+        parent: *mut bindings::dentry,
+    ) -> *mut bindings::dentry;
     fn debugfs_create_file(
         name: *const c_char,
         mode: bindings::umode_t,
@@ -115,9 +117,8 @@ impl Dir {
     /// Creates the directory `name` at the root of debugfs.
     pub(crate) fn new(name: &CStr) -> Result<Self> {
         // SAFETY: `name` is NUL-terminated; a null parent means the debugfs root.
-        let dentry = from_err_ptr(unsafe {
-            debugfs_create_dir(name.as_char_ptr(), core::ptr::null_mut())
-        })?;
+        let dentry =
+            from_err_ptr(unsafe { debugfs_create_dir(name.as_char_ptr(), core::ptr::null_mut()) })?;
         let dentry = NonNull::new(dentry).ok_or(ENOMEM)?;
         // INVARIANT: checked above that this is neither null nor an error.
         Ok(Self { dentry })

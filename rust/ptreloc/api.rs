@@ -135,7 +135,7 @@ unsafe extern "C" fn ptreloc_rust_read_entry(
     addr: c_ulong,
     entry: *mut u64,
 ) -> c_int {
-    match read_entry(pid, level, addr as usize) {
+    match read_entry(pid, level, addr) {
         Ok(value) => {
             // SAFETY: see above.
             unsafe { *entry = value };

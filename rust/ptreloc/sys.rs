@@ -12,8 +12,8 @@ use kernel::bindings;
 use kernel::ffi::{c_char, c_int, c_uint, c_ulong, c_void};
 
 pub(crate) use bindings::{
-    address_space, anon_vma, callback_head, gfp_t, mem_cgroup, mm_struct, page, pmd_t,
-    pud_t, spinlock_t, vm_area_struct,
+    address_space, anon_vma, callback_head, gfp_t, mem_cgroup, mm_struct, page, pmd_t, pud_t,
+    spinlock_t, vm_area_struct,
 };
 pub(crate) type P4d = bindings::p4d_t;
 pub(crate) type Pgd = bindings::pgd_t;

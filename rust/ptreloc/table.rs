@@ -440,7 +440,8 @@ impl Table {
     pub(crate) unsafe fn or_entry(&self, i: usize, bits: u64) {
         // SAFETY: as for `read_entry`; entries the walker may update are only
         // accessed atomically or under the table's lock.
-        unsafe { AtomicU64::from_ptr(self.page.entries().add(i)) }.fetch_or(bits, Ordering::Relaxed);
+        unsafe { AtomicU64::from_ptr(self.page.entries().add(i)) }
+            .fetch_or(bits, Ordering::Relaxed);
     }
 
     /// The table's own lock, if its level has one (PUD tables use the

@@ -19,8 +19,7 @@ use kernel::prelude::*;
 use kernel::sync::Arc;
 
 use crate::abi::{
-    PtrelocAdLog, PtrelocAdRecord, PtrelocOutcome, PtrelocRequest, LEVEL_PMD, LEVEL_PTE,
-    LEVEL_PUD,
+    PtrelocAdLog, PtrelocAdRecord, PtrelocOutcome, PtrelocRequest, LEVEL_PMD, LEVEL_PTE, LEVEL_PUD,
 };
 use crate::request::{parse_pid, parse_u64, Level, Levels, ParseError, Words};
 use crate::sys;
@@ -89,7 +88,10 @@ impl Command {
                 Some("ad") => true,
                 Some(_) => return Err(ParseError::UnknownKey),
             },
-            threads: match words.get(5).map_or(Ok(u64::from(DEFAULT_THREADS)), parse_u64)? {
+            threads: match words
+                .get(5)
+                .map_or(Ok(u64::from(DEFAULT_THREADS)), parse_u64)?
+            {
                 n @ 1.. if n <= u64::from(MAX_THREADS) => n as u32,
                 _ => return Err(ParseError::BadNumber),
             },
@@ -218,7 +220,9 @@ impl StormHandle {
             Storm {
                 cfg,
                 // SAFETY: may be called from process context.
-                seed: cfg.seed.unwrap_or_else(|| unsafe { bindings::get_random_u64() }),
+                seed: cfg
+                    .seed
+                    .unwrap_or_else(|| unsafe { bindings::get_random_u64() }),
                 nodes,
                 nnodes,
                 counters: Counters::default(),
@@ -245,10 +249,7 @@ impl StormHandle {
                 Ok(Some(task)) => handle.threads.push(task, GFP_KERNEL)?,
                 Ok(None) | Err(_) => {
                     // The threads not created never count as active.
-                    handle
-                        .storm
-                        .active
-                        .fetch_sub(cfg.threads - index, Relaxed);
+                    handle.storm.active.fetch_sub(cfg.threads - index, Relaxed);
                     return Err(ENOMEM);
                 }
             }
@@ -294,7 +295,11 @@ impl StormHandle {
             write!(out, "{}{}", if i == 0 { ' ' } else { ',' }, level.name())?;
         }
         writeln!(out)?;
-        writeln!(out, "inject {}", if s.cfg.inject_ad { "ad" } else { "none" })?;
+        writeln!(
+            out,
+            "inject {}",
+            if s.cfg.inject_ad { "ad" } else { "none" }
+        )?;
         writeln!(out, "seed {}", s.seed)?;
         writeln!(out, "threads {}", s.cfg.threads)?;
         writeln!(out, "elapsed_ms {}", (until - s.started_ns) / 1_000_000)?;
@@ -343,7 +348,9 @@ unsafe extern "C" fn storm_thread(data: *mut c_void) -> c_int {
     // SAFETY: called from this kthread.
     while !unsafe { bindings::kthread_should_stop() } {
         // SAFETY: process context; `kthread_stop` wakes us.
-        unsafe { bindings::schedule_timeout_interruptible(bindings::__msecs_to_jiffies(1000) as _) };
+        unsafe {
+            bindings::schedule_timeout_interruptible(bindings::__msecs_to_jiffies(1000) as _)
+        };
     }
     0
 }
@@ -394,10 +401,13 @@ impl Storm {
     /// One thread's loop.
     fn run(&self) {
         let index = self.next_index.fetch_add(1, Relaxed);
-        let mut rng = Rng(self.seed ^ (u64::from(index) + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        let mut rng =
+            Rng(self.seed ^ (u64::from(index) + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
         let deadline = match self.cfg.seconds {
             0 => u64::MAX,
-            s => self.started_ns.saturating_add(s.saturating_mul(1_000_000_000)),
+            s => self
+                .started_ns
+                .saturating_add(s.saturating_mul(1_000_000_000)),
         };
         let (Ok(mut targets), Ok(mut records)) = (
             KVec::with_capacity(MAX_TARGETS, GFP_KERNEL),
@@ -542,7 +552,10 @@ impl Storm {
         } else if now & rec.bits == rec.bits {
             c.ad_verified.fetch_add(1, Relaxed);
         } else {
-            c.ad_lost.fetch_add(1, Relaxed);
+            // The first few are enough to debug with; `status` counts all.
+            if c.ad_lost.fetch_add(1, Relaxed) >= 8 {
+                return;
+            }
             pr_err!(
                 "A/D bits lost: pid {pid} level {} addr {:#x}: was {:#x}, set {:#x}, now {:#x}\n",
                 rec.level,

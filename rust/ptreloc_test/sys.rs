@@ -12,8 +12,12 @@ use crate::abi::{PtrelocOutcome, PtrelocRequest};
 extern "C" {
     // ptreloc.ko (rust/common/abi.rs)
     pub(crate) fn ptreloc_relocate(req: *const PtrelocRequest, out: *mut PtrelocOutcome) -> c_int;
-    pub(crate) fn ptreloc_read_entry(pid: c_int, level: u32, addr: c_ulong, entry: *mut u64)
-        -> c_int;
+    pub(crate) fn ptreloc_read_entry(
+        pid: c_int,
+        level: u32,
+        addr: c_ulong,
+        entry: *mut u64,
+    ) -> c_int;
 
     // shim.c
     pub(crate) fn ptreloc_test_kthread_run(

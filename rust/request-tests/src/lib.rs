@@ -195,7 +195,10 @@ mod tests {
         assert_eq!(new(1, 2, 0..4096, Levels::ALL), Err(NodeOutOfRange));
         assert_eq!(new(1, -1, 0..4096, Levels::ALL), Err(NodeOutOfRange));
         assert_eq!(new(1, 0, 1..4096, Levels::ALL), Err(BadAddress));
-        assert_eq!(new(1, 0, 0..LIMITS.user_end + 4096, Levels::ALL), Err(BadAddress));
+        assert_eq!(
+            new(1, 0, 0..LIMITS.user_end + 4096, Levels::ALL),
+            Err(BadAddress)
+        );
         assert_eq!(new(1, 0, 4096..4096, Levels::ALL), Err(EmptyRange));
         assert_eq!(new(1, 0, 0..4096, Levels::default()), Err(BadLevels));
     }

@@ -1,0 +1,799 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The race suite: each scenario runs what the mm does every day (faults,
+ * fork, munmap/mremap/mprotect/madvise, THP split and collapse, KSM,
+ * migration, reclaim to swap, userfaultfd, pinned pages, exit, writeback)
+ * for a bounded time while ptreloc_test.ko's storm relocates the test
+ * process's page tables (and its children's) at random. Each checks its
+ * data, and that the storm really moved tables meanwhile; the guest run
+ * fails on any kernel warning.
+ *
+ * PTRELOC_RACE_SECONDS sets the time per scenario (default 5).
+ */
+#include <linux/userfaultfd.h>
+#include <numaif.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+
+#include "kselftest_harness.h"
+#include "storm_util.h"
+
+#define MIB (1UL << 20)
+#define CGROOT "/sys/fs/cgroup"
+#define CG CGROOT "/ptreloc-race"
+#define EXT2_DIR "/tmp/ptreloc-race-ext2"
+#define EXT2_IMG "/dev/shm/ptreloc-race-ext2.img"
+
+static double race_seconds(void)
+{
+	const char *s = getenv("PTRELOC_RACE_SECONDS");
+
+	return s ? atof(s) : 5;
+}
+
+/* Words of p that differ from fill_pattern(p, len, seed). */
+static long pattern_errors(const void *p, size_t len, uint64_t seed)
+{
+	const uint64_t *w = p;
+	long bad = 0;
+	size_t i;
+
+	for (i = 0; i < len / 8; i++)
+		bad += w[i] != (seed + i) * 0x9e3779b97f4a7c15ULL;
+	return bad;
+}
+
+/* Pages of p that hold neither their part of the pattern nor zeroes. */
+static long pattern_or_zero_errors(const char *p, size_t len, uint64_t seed)
+{
+	static const char zero[PAGE_SZ];
+	long bad = 0;
+	size_t off;
+
+	for (off = 0; off < len; off += PAGE_SZ)
+		bad += memcmp(p + off, zero, PAGE_SZ) &&
+		       pattern_errors(p + off, PAGE_SZ, seed + off / 8);
+	return bad;
+}
+
+static char *map_anon(size_t len, int advice)
+{
+	char *p = mmap_aligned(len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p != MAP_FAILED && advice)
+		madvise(p, len, advice);
+	return p;
+}
+
+/* Stop the storm and check what it did; print it for the record. */
+static void storm_end(struct __test_metadata *_metadata, const char *what, int enomem_ok)
+{
+	struct storm_counts c;
+
+	ASSERT_EQ(0, storm_stop());
+	ASSERT_EQ(0, storm_read(&c));
+	ksft_print_msg("%s: %ld relocations of %ld requests in %ld ms, moved pte %ld pmd %ld pud %ld deposits %ld; ESRCH %ld ENOMEM %ld other %ld\n",
+		       what, c.relocations, c.iterations, c.elapsed_ms, c.moved[0],
+		       c.moved[1], c.moved[2], c.deposits, c.esrch, c.enomem,
+		       c.errors_other);
+	EXPECT_GT(c.relocations, 0);
+	EXPECT_EQ(0, c.anomalies);
+	EXPECT_EQ(0, c.errors_other);
+	if (!enomem_ok)
+		EXPECT_EQ(0, c.enomem);
+}
+
+/* Write a value to a sysfs or procfs file, returning the old one in old. */
+static int swap_setting(const char *path, const char *value, char *old, size_t size)
+{
+	char *b, *e;
+
+	if (old) {
+		if (read_file(path, old, size) < 0)
+			return -1;
+		/* "[never] always" style files: keep the bracketed word. */
+		b = strchr(old, '[');
+		e = b ? strchr(b, ']') : NULL;
+		if (b && e) {
+			memmove(old, b + 1, e - b - 1);
+			old[e - b - 1] = 0;
+		}
+		old[strcspn(old, "\n")] = 0;
+	}
+	return ctl_write_path(path, value);
+}
+
+FIXTURE(race) {
+	double deadline;
+};
+
+FIXTURE_SETUP(race)
+{
+	const char *why = storm_unavailable();
+
+	if (why)
+		SKIP(return, "%s", why);
+	self->deadline = now_s() + race_seconds();
+	ASSERT_EQ(0, storm_start(getpid(), 600, ""));
+}
+
+FIXTURE_TEARDOWN(race)
+{
+	storm_stop();
+}
+
+struct worker {
+	double deadline;
+	size_t len;
+	uint64_t seed;
+	long rounds, bad;
+};
+
+static void *fault_worker(void *arg)
+{
+	struct worker *w = arg;
+	char *p;
+
+	while (now_s() < w->deadline) {
+		uint64_t seed = w->seed + w->rounds;
+
+		p = map_anon(w->len, MADV_NOHUGEPAGE);
+		if (p == MAP_FAILED) {
+			w->bad++;
+			break;
+		}
+		fill_pattern(p, w->len, seed);
+		usleep(10000);
+		w->bad += pattern_errors(p, w->len, seed);
+		munmap(p, w->len);
+		w->rounds++;
+	}
+	return NULL;
+}
+
+/* Four threads fault fresh pages into new mappings, check and unmap them. */
+TEST_F_TIMEOUT(race, fault_threads, 600)
+{
+	struct worker w[4];
+	pthread_t t[4];
+	long rounds = 0, bad = 0;
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		w[i] = (struct worker){ self->deadline, 16 * MIB, (uint64_t)i << 40 };
+		ASSERT_EQ(0, pthread_create(&t[i], NULL, fault_worker, &w[i]));
+	}
+	for (i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		rounds += w[i].rounds;
+		bad += w[i].bad;
+	}
+	ksft_print_msg("fault_threads: %ld mappings of 16 MiB filled and checked, %ld bad words\n",
+		       rounds, bad);
+	EXPECT_GT(rounds, 0);
+	EXPECT_EQ(0, bad);
+	storm_end(_metadata, "fault_threads", 0);
+}
+
+/*
+ * fork() in a loop: each child checks the inherited data and writes its own
+ * copy; the parent breaks COW on its side meanwhile and keeps its data.
+ */
+TEST_F_TIMEOUT(race, fork_storm, 600)
+{
+	size_t len = 16 * MIB, off;
+	long forks = 0, failed = 0;
+	char *p = map_anon(len, MADV_NOHUGEPAGE);
+	int status;
+	pid_t pid;
+
+	ASSERT_NE(MAP_FAILED, p);
+	fill_pattern(p, len, 7);
+	while (now_s() < self->deadline) {
+		pid = fork();
+		ASSERT_GE(pid, 0);
+		if (!pid) {
+			long bad = pattern_errors(p, len, 7);
+
+			fill_pattern(p, len / 2, 99);
+			bad += pattern_errors(p, len / 2, 99);
+			bad += pattern_errors(p + len / 2, len / 2, 7 + len / 16);
+			_exit(bad ? 1 : 0);
+		}
+		/* Rewrite one word per page with its own value: a COW fault. */
+		for (off = forks % 2 * PAGE_SZ; off < len; off += 2 * PAGE_SZ)
+			*(volatile uint64_t *)(p + off) = *(uint64_t *)(p + off);
+		ASSERT_EQ(pid, waitpid(pid, &status, 0));
+		failed += !WIFEXITED(status) || WEXITSTATUS(status);
+		forks++;
+	}
+	ksft_print_msg("fork_storm: %ld forks, %ld children saw bad data\n", forks, failed);
+	EXPECT_GT(forks, 0);
+	EXPECT_EQ(0, failed);
+	EXPECT_EQ(0, pattern_errors(p, len, 7));
+	storm_end(_metadata, "fork_storm", 0);
+}
+
+struct remap_worker {
+	double deadline;
+	long rounds, bad;
+};
+
+/* mremap a region back and forth, mprotect it, munmap and mmap another. */
+static void *remap_worker(void *arg)
+{
+	struct remap_worker *w = arg;
+	size_t len = 8 * MIB;
+	char *a = map_anon(2 * len, MADV_NOHUGEPAGE), *b = a + len, *p = a, *q;
+
+	if (a == MAP_FAILED) {
+		w->bad++;
+		return NULL;
+	}
+	fill_pattern(p, len, 3);
+	while (now_s() < w->deadline) {
+		char *to = p == a ? b : a;
+
+		p = mremap(p, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, to);
+		if (p != to) {
+			w->bad++;
+			break;
+		}
+		w->bad += pattern_errors(p, len, 3);
+		w->bad += !!mprotect(p, len, PROT_READ);
+		w->bad += pattern_errors(p, len, 3);
+		w->bad += !!mprotect(p, len, PROT_READ | PROT_WRITE);
+		q = map_anon(2 * MIB, 0);
+		if (q != MAP_FAILED) {
+			fill_pattern(q, 2 * MIB, w->rounds);
+			w->bad += pattern_errors(q, 2 * MIB, w->rounds);
+			munmap(q, 2 * MIB);
+		}
+		w->rounds++;
+	}
+	munmap(a, 2 * len);
+	return NULL;
+}
+
+/*
+ * munmap, mremap and mprotect in one thread; madvise DONTNEED, FREE,
+ * PAGEOUT, COLD and COLLAPSE in another.
+ */
+TEST_F_TIMEOUT(race, mm_calls, 600)
+{
+	static const int advice[] = {
+		MADV_DONTNEED, MADV_FREE, MADV_PAGEOUT, MADV_COLD, MADV_COLLAPSE,
+	};
+	struct remap_worker w = { self->deadline };
+	size_t len = 16 * MIB;
+	char *p = map_anon(len, MADV_HUGEPAGE);
+	long rounds = 0, bad = 0;
+	pthread_t t;
+
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ(0, pthread_create(&t, NULL, remap_worker, &w));
+	while (now_s() < self->deadline) {
+		int adv = advice[rounds % 5];
+
+		fill_pattern(p, len, rounds);
+		madvise(p, len, adv);	/* COLLAPSE may fail: THP is optional */
+		if (adv == MADV_DONTNEED)	/* pages not zero */
+			bad += pattern_or_zero_errors(p, len, ~0ULL);
+		else if (adv == MADV_FREE)
+			bad += pattern_or_zero_errors(p, len, rounds);
+		else
+			bad += pattern_errors(p, len, rounds);
+		rounds++;
+	}
+	pthread_join(t, NULL);
+	ksft_print_msg("mm_calls: %ld madvise rounds, %ld mremap/mprotect/munmap rounds; bad %ld + %ld\n",
+		       rounds, w.rounds, bad, w.bad);
+	EXPECT_GT(rounds, 0);
+	EXPECT_GT(w.rounds, 0);
+	EXPECT_EQ(0, bad);
+	EXPECT_EQ(0, w.bad);
+	storm_end(_metadata, "mm_calls", 0);
+}
+
+/* Huge pages split by mprotect and DONTNEED, collapsed by MADV_COLLAPSE. */
+TEST_F_TIMEOUT(race, thp_split_collapse, 600)
+{
+	const char *scan = "/sys/kernel/mm/transparent_hugepage/khugepaged/scan_sleep_millisecs";
+	size_t len = 16 * MIB, off;
+	char *p = map_anon(len, MADV_HUGEPAGE), old_scan[32];
+	long rounds = 0, collapsed = 0, bad = 0;
+	int have_scan;
+
+	ASSERT_NE(MAP_FAILED, p);
+	/* Let khugepaged collapse behind our back too. */
+	have_scan = !swap_setting(scan, "10", old_scan, sizeof(old_scan));
+	fill_pattern(p, len, 5);
+	while (now_s() < self->deadline) {
+		off = rounds % (len / PMD_SZ) * PMD_SZ;
+		bad += !!mprotect(p + off + PAGE_SZ, PAGE_SZ, PROT_READ);
+		bad += !!mprotect(p + off + PAGE_SZ, PAGE_SZ, PROT_READ | PROT_WRITE);
+		madvise(p + off + 2 * PAGE_SZ, PAGE_SZ, MADV_DONTNEED);
+		fill_pattern(p + off + 2 * PAGE_SZ, PAGE_SZ, 5 + (off + 2 * PAGE_SZ) / 8);
+		collapsed += !madvise(p, len, MADV_COLLAPSE);
+		bad += pattern_errors(p, len, 5);
+		rounds++;
+	}
+	if (have_scan)
+		ctl_write_path(scan, old_scan);
+	ksft_print_msg("thp_split_collapse: %ld rounds, %ld successful MADV_COLLAPSE, %ld bad\n",
+		       rounds, collapsed, bad);
+	EXPECT_GT(rounds, 0);
+	EXPECT_EQ(0, bad);
+	storm_end(_metadata, "thp_split_collapse", 0);
+}
+
+/* KSM merges identical pages; writes unmerge them. */
+TEST_F_TIMEOUT(race, ksm, 600)
+{
+	const char *run = "/sys/kernel/mm/ksm/run", *sleep_ms = "/sys/kernel/mm/ksm/sleep_millisecs";
+	size_t len = 8 * MIB, off;
+	char *p = map_anon(len, MADV_NOHUGEPAGE), old_run[16], old_sleep[16];
+	long rounds = 0, merged = 0, most = 0, bad = 0;
+
+	ASSERT_NE(MAP_FAILED, p);
+	if (swap_setting(run, "1", old_run, sizeof(old_run)))
+		SKIP(return, "KSM is not available");
+	swap_setting(sleep_ms, "10", old_sleep, sizeof(old_sleep));
+	/* Four kinds of page: 512 copies each. */
+	for (off = 0; off < len; off += PAGE_SZ)
+		fill_pattern(p + off, PAGE_SZ, off / PAGE_SZ % 4);
+	ASSERT_EQ(0, madvise(p, len, MADV_MERGEABLE));
+	while (now_s() < self->deadline) {
+		off = rounds * 37 % (len / PAGE_SZ) * PAGE_SZ;
+		/* Unmerge one page by writing its own content back. */
+		*(volatile uint64_t *)(p + off) = *(uint64_t *)(p + off);
+		for (off = 0; off < len; off += PAGE_SZ)
+			bad += pattern_errors(p + off, PAGE_SZ, off / PAGE_SZ % 4);
+		merged = file_number("/proc/self/ksm_merging_pages", NULL);
+		most = merged > most ? merged : most;
+		usleep(50000);
+		rounds++;
+	}
+	madvise(p, len, MADV_UNMERGEABLE);
+	ctl_write_path(sleep_ms, old_sleep);
+	ctl_write_path(run, old_run);
+	ksft_print_msg("ksm: %ld rounds, up to %ld pages merged, %ld bad words\n", rounds, most, bad);
+	EXPECT_GT(most, 0);
+	EXPECT_EQ(0, bad);
+	storm_end(_metadata, "ksm", 0);
+}
+
+/* Where each page of p lives (move_pages with no target), -1 if unknown. */
+static long pages_not_on(char *p, size_t len, int node)
+{
+	size_t n = len / PAGE_SZ, i;
+	void **pages = calloc(n, sizeof(*pages));
+	int *status = calloc(n, sizeof(*status));
+	long off = 0;
+
+	if (!pages || !status)
+		return -1;
+	for (i = 0; i < n; i++)
+		pages[i] = p + i * PAGE_SZ;
+	if (move_pages(0, n, pages, NULL, status, 0))
+		off = -1;
+	for (i = 0; off >= 0 && i < n; i++)
+		off += status[i] != node;
+	free(pages);
+	free(status);
+	return off;
+}
+
+/* migrate_pages(), move_pages() and mbind() move the data both ways. */
+TEST_F_TIMEOUT(race, migration, 600)
+{
+	size_t len = 16 * MIB, n = len / PAGE_SZ, i;
+	char *p = map_anon(len, MADV_NOHUGEPAGE);
+	void **pages = calloc(n, sizeof(*pages));
+	int *nodes = calloc(n, sizeof(*nodes)), *status = calloc(n, sizeof(*status));
+	long rounds = 0, misplaced = 0, bad = 0;
+
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_TRUE(pages && nodes && status);
+	fill_pattern(p, len, 11);
+	for (i = 0; i < n; i++)
+		pages[i] = p + i * PAGE_SZ;
+	while (now_s() < self->deadline) {
+		int to = rounds % 2, from = !to;
+		unsigned long to_mask = 1UL << to, from_mask = 1UL << from;
+
+		switch (rounds % 3) {
+		case 0:
+			for (i = 0; i < n; i++)
+				nodes[i] = to;
+			ASSERT_EQ(0, move_pages(0, n, pages, nodes, status, MPOL_MF_MOVE));
+			break;
+		case 1:
+			ASSERT_EQ(0, mbind(p, len, MPOL_BIND, &to_mask, 8 * sizeof(to_mask),
+					   MPOL_MF_MOVE));
+			ASSERT_EQ(0, mbind(p, len, MPOL_DEFAULT, NULL, 0, 0));
+			break;
+		case 2:
+			ASSERT_LE(0, migrate_pages(0, 8 * sizeof(to_mask), &from_mask, &to_mask));
+			break;
+		}
+		misplaced += pages_not_on(p, len, to);
+		bad += pattern_errors(p, len, 11);
+		rounds++;
+	}
+	ksft_print_msg("migration: %ld rounds of 4096 pages, %ld pages left behind, %ld bad words\n",
+		       rounds, misplaced, bad);
+	EXPECT_GT(rounds, 0);
+	EXPECT_EQ(0, misplaced);
+	EXPECT_EQ(0, bad);
+	storm_end(_metadata, "migration", 0);
+}
+
+/* Swap on zram0, set up once per boot; 0 if there is swap. */
+static int ensure_swap(void)
+{
+	char buf[4096];
+
+	if (read_file("/proc/swaps", buf, sizeof(buf)) > 0 && strchr(buf, '\n') &&
+	    strchr(buf, '\n')[1])
+		return 0;
+	if (ctl_write_path("/sys/block/zram0/disksize", "1G"))
+		return -1;
+	return system("mkswap /dev/zram0 >/dev/null && swapon /dev/zram0") ? -1 : 0;
+}
+
+static long vm_swap_kb(void)
+{
+	return file_number("/proc/self/status", "VmSwap:");
+}
+
+/*
+ * Reclaim to zram swap in a memcg of 24 MiB: 40 MiB of anonymous memory and
+ * 8 MiB of shared memory go out and come back. The shared pages are written
+ * through entries that a swap-in made clean, so their Dirty bit is the only
+ * record that they changed.
+ */
+TEST_F_TIMEOUT(race, reclaim_to_swap, 900)
+{
+	size_t len = 40 * MIB, shm_len = 8 * MIB, off;
+	char *p, *s, pid[16];
+	long rounds = 0, bad = 0, swapped = 0;
+	double deadline;
+	int fd;
+
+	if (ensure_swap())
+		SKIP(return, "no swap, and zram0 could not be set up");
+	if (!is_dir(CG) && mkdir(CG, 0755))
+		SKIP(return, "cannot create a cgroup at " CG);
+	ctl_write_path(CGROOT "/cgroup.subtree_control", "+memory");
+	ASSERT_EQ(0, ctl_write_path(CG "/memory.max", "24M"));
+	snprintf(pid, sizeof(pid), "%d", getpid());
+	ASSERT_EQ(0, ctl_write_path(CG "/cgroup.procs", pid));
+	p = map_anon(len, MADV_NOHUGEPAGE);
+	fd = memfd_create("ptreloc-race", 0);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ftruncate(fd, shm_len));
+	s = mmap(NULL, shm_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, s);
+	fill_pattern(p, len, 21);
+	fill_pattern(s, shm_len, 0);
+	/* Filling went through swap already: the time starts now. */
+	swapped = vm_swap_kb();
+	deadline = now_s() + race_seconds();
+	while (now_s() < deadline) {
+		/* Read it all back in (clean entries), then write some of it. */
+		bad += pattern_errors(s, shm_len, rounds);
+		fill_pattern(s, shm_len, rounds + 1);
+		for (off = 0; off < len; off += 8 * MIB)
+			bad += pattern_errors(p + off, 8 * MIB, 21 + off / 8);
+		madvise(s, shm_len, MADV_PAGEOUT);
+		swapped = vm_swap_kb() > swapped ? vm_swap_kb() : swapped;
+		rounds++;
+	}
+	bad += pattern_errors(s, shm_len, rounds);
+	ctl_write_path(CGROOT "/cgroup.procs", pid);
+	ksft_print_msg("reclaim_to_swap: %ld rounds, up to %ld kB swapped out, %ld bad words\n",
+		       rounds, swapped, bad);
+	EXPECT_GT(rounds, 0);
+	EXPECT_GT(swapped, 0);
+	EXPECT_EQ(0, bad);
+	munmap(p, len);
+	munmap(s, shm_len);
+	close(fd);
+	rmdir(CG);
+	/* The storm's new tables are charged to the memcg: ENOMEM is fair. */
+	storm_end(_metadata, "reclaim_to_swap", 1);
+}
+
+struct uffd_server {
+	int uffd;
+	char *base;
+	uint64_t seed;	/* of the content served for missing pages */
+	long served, unprotected, errors;
+	volatile int stop;
+};
+
+/* Serve missing faults with the pattern, and unprotect write faults. */
+static void *uffd_serve(void *arg)
+{
+	struct uffd_server *u = arg;
+	char *page = aligned_alloc(PAGE_SZ, PAGE_SZ);
+	struct pollfd pfd = { .fd = u->uffd, .events = POLLIN };
+	struct uffd_msg msg;
+
+	while (!u->stop) {
+		if (poll(&pfd, 1, 100) <= 0 || read(u->uffd, &msg, sizeof(msg)) != sizeof(msg))
+			continue;
+		if (msg.event != UFFD_EVENT_PAGEFAULT) {
+			u->errors++;
+			continue;
+		}
+		unsigned long addr = msg.arg.pagefault.address & ~(PAGE_SZ - 1);
+
+		if (msg.arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP) {
+			struct uffdio_writeprotect wp = { { addr, PAGE_SZ }, 0 };
+
+			u->errors += !!ioctl(u->uffd, UFFDIO_WRITEPROTECT, &wp);
+			u->unprotected++;
+		} else {
+			struct uffdio_copy copy = { addr, (unsigned long)page, PAGE_SZ, 0 };
+
+			fill_pattern(page, PAGE_SZ, u->seed + (addr - (unsigned long)u->base) / 8);
+			u->errors += ioctl(u->uffd, UFFDIO_COPY, &copy) && errno != EEXIST;
+			u->served++;
+		}
+	}
+	free(page);
+	return NULL;
+}
+
+/* userfaultfd: missing faults served by UFFDIO_COPY, write-protect faults. */
+TEST_F_TIMEOUT(race, userfaultfd, 600)
+{
+	size_t len = 2 * MIB;
+	char *p = map_anon(len, MADV_NOHUGEPAGE);
+	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_PAGEFAULT_FLAG_WP };
+	struct uffd_server u = { .base = p };
+	struct uffdio_register reg = {
+		.range = { (unsigned long)p, len },
+		.mode = UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP,
+	};
+	struct uffdio_writeprotect wp = { { (unsigned long)p, len }, UFFDIO_WRITEPROTECT_MODE_WP };
+	long rounds = 0, bad = 0;
+	pthread_t t;
+
+	ASSERT_NE(MAP_FAILED, p);
+	u.uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (u.uffd < 0)
+		SKIP(return, "userfaultfd: %s", strerror(errno));
+	ASSERT_EQ(0, ioctl(u.uffd, UFFDIO_API, &api));
+	ASSERT_EQ(0, ioctl(u.uffd, UFFDIO_REGISTER, &reg));
+	ASSERT_EQ(0, pthread_create(&t, NULL, uffd_serve, &u));
+	while (now_s() < self->deadline) {
+		u.seed = rounds * 1000;
+		ASSERT_EQ(0, madvise(p, len, MADV_DONTNEED));
+		bad += pattern_errors(p, len, u.seed);		/* missing faults */
+		ASSERT_EQ(0, ioctl(u.uffd, UFFDIO_WRITEPROTECT, &wp));
+		fill_pattern(p, len, u.seed + 1);		/* WP faults */
+		bad += pattern_errors(p, len, u.seed + 1);
+		rounds++;
+	}
+	u.stop = 1;
+	pthread_join(t, NULL);
+	ksft_print_msg("userfaultfd: %ld rounds, %ld pages served, %ld unprotected, %ld errors, %ld bad words\n",
+		       rounds, u.served, u.unprotected, u.errors, bad);
+	EXPECT_GT(u.served, 0);
+	EXPECT_GT(u.unprotected, 0);
+	EXPECT_EQ(0, u.errors);
+	EXPECT_EQ(0, bad);
+	close(u.uffd);
+	storm_end(_metadata, "userfaultfd", 0);
+}
+
+/*
+ * Pages held by a pipe after vmsplice() stay the pages the process maps:
+ * what it writes after the splice is what the pipe then reads.
+ */
+TEST_F_TIMEOUT(race, vmsplice_pinned, 600)
+{
+	size_t len = MIB;
+	char *p = map_anon(len, MADV_NOHUGEPAGE), *buf = malloc(len);
+	long rounds = 0, bad = 0;
+	int fds[2];
+
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ(0, pipe(fds));
+	ASSERT_LE((long)len, fcntl(fds[1], F_SETPIPE_SZ, len));
+	while (now_s() < self->deadline) {
+		struct iovec iov = { p, len };
+		size_t got = 0;
+		ssize_t n;
+
+		fill_pattern(p, len, rounds);
+		while (iov.iov_len) {
+			n = vmsplice(fds[1], &iov, 1, 0);
+			ASSERT_LT(0, n);
+			iov.iov_base = (char *)iov.iov_base + n;
+			iov.iov_len -= n;
+		}
+		usleep(20000);			/* let the storm move the tables */
+		fill_pattern(p, len, rounds + 1);	/* through the same pages */
+		while (got < len) {
+			n = read(fds[0], buf + got, len - got);
+			ASSERT_LT(0, n);
+			got += n;
+		}
+		bad += pattern_errors(buf, len, rounds + 1);
+		rounds++;
+	}
+	ksft_print_msg("vmsplice_pinned: %ld rounds of 1 MiB spliced, %ld words not coherent\n",
+		       rounds, bad);
+	EXPECT_GT(rounds, 0);
+	EXPECT_EQ(0, bad);
+	storm_end(_metadata, "vmsplice_pinned", 0);
+}
+
+/* Children with 32 PTE tables each exit while the storm moves them. */
+TEST_F_TIMEOUT(race, exit_mid_relocation, 600)
+{
+	size_t len = 64 * MIB;
+	long children = 0, failed = 0;
+	int status;
+	pid_t pid;
+
+	while (now_s() < self->deadline) {
+		pid = fork();
+		ASSERT_GE(pid, 0);
+		if (!pid) {
+			char *p = map_anon(len, MADV_NOHUGEPAGE);
+			size_t off;
+
+			if (p == MAP_FAILED)
+				_exit(1);
+			for (off = 0; off < len; off += PAGE_SZ)
+				p[off] = 1;
+			usleep(children * 7919 % 40000);
+			_exit(0);
+		}
+		ASSERT_EQ(pid, waitpid(pid, &status, 0));
+		failed += !WIFEXITED(status) || WEXITSTATUS(status);
+		children++;
+	}
+	ksft_print_msg("exit_mid_relocation: %ld children of 64 MiB exited\n", children);
+	EXPECT_GT(children, 0);
+	EXPECT_EQ(0, failed);
+	storm_end(_metadata, "exit_mid_relocation", 0);
+}
+
+/* An ext2 file system on a loop device at EXT2_DIR; 0 on success. */
+static int mount_ext2(void)
+{
+	if (!access(EXT2_DIR "/lost+found", F_OK))
+		return 0;
+	mkdir(EXT2_DIR, 0755);
+	return system("truncate -s 96M " EXT2_IMG " && mkfs.ext2 -q -F " EXT2_IMG
+		      " && mount -o loop " EXT2_IMG " " EXT2_DIR) ? -1 : 0;
+}
+
+/*
+ * Dirty-bit integrity: write through a shared mapping of a file while the
+ * tables move, write it back (msync, or munmap and fsync), drop the page
+ * cache and read the data back from the disk.
+ */
+TEST_F_TIMEOUT(race, dirty_shared_file, 900)
+{
+	size_t len = 8 * MIB;
+	char *buf = malloc(len), *p;
+	long rounds = 0, bad = 0;
+	int fd;
+
+	ASSERT_NE(NULL, buf);
+	if (mount_ext2())
+		SKIP(return, "cannot mount ext2 on a loop device");
+	fd = open(EXT2_DIR "/data", O_RDWR | O_CREAT | O_TRUNC, 0600);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ftruncate(fd, len));
+	while (now_s() < self->deadline) {
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		ASSERT_NE(MAP_FAILED, p);
+		fill_pattern(p, len, rounds);
+		usleep(20000);
+		if (rounds % 2) {
+			ASSERT_EQ(0, msync(p, len, MS_SYNC));
+			munmap(p, len);
+		} else {
+			munmap(p, len);
+			ASSERT_EQ(0, fsync(fd));
+		}
+		ASSERT_EQ(0, ctl_write_path("/proc/sys/vm/drop_caches", "3"));
+		ASSERT_EQ((ssize_t)len, pread(fd, buf, len, 0));
+		bad += pattern_errors(buf, len, rounds);
+		rounds++;
+	}
+	close(fd);
+	unlink(EXT2_DIR "/data");
+	ksft_print_msg("dirty_shared_file: %ld rounds of 8 MiB written back and read from disk, %ld bad words\n",
+		       rounds, bad);
+	EXPECT_GT(rounds, 0);
+	EXPECT_EQ(0, bad);
+	storm_end(_metadata, "dirty_shared_file", 0);
+}
+
+static long referenced_kb(pid_t pid)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", pid);
+	return file_number(path, "Referenced:");
+}
+
+/*
+ * inject=ad: between copy and flush, ptreloc sets Accessed/Dirty in a
+ * sample of old entries of a quiet child, as a CPU with a stale TLB entry
+ * would, and the test module checks each bit in the live tables. The
+ * child's Accessed bits were cleared first (clear_refs), so smaps'
+ * Referenced, an independent reading, must grow: by 4 kB per PTE given
+ * Accessed, less those of pages smaps does not count (the zero page, the
+ * vDSO's special mappings).
+ */
+TEST_F_TIMEOUT(race, inject_ad, 600)
+{
+	size_t len = 16 * MIB;
+	int to_child[2], to_parent[2], status, fd;
+	long before, after;
+	struct storm_counts c;
+	char *anon, *shm, ch;
+	pid_t parent = getpid(), pid;
+
+	ASSERT_EQ(0, storm_stop());
+	ASSERT_EQ(0, pipe(to_child));
+	ASSERT_EQ(0, pipe(to_parent));
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (!pid) {
+		die_with_parent(parent);
+		anon = map_anon(len, MADV_NOHUGEPAGE);
+		fd = memfd_create("ptreloc-inject", 0);
+		if (anon == MAP_FAILED || fd < 0 || ftruncate(fd, len))
+			_exit(2);
+		/* Read faults: writable, clean entries, which can get Dirty. */
+		shm = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+		if (shm == MAP_FAILED)
+			_exit(2);
+		fill_pattern(anon, len, 33);
+		if (ctl_write_path("/proc/self/clear_refs", "1") ||
+		    write(to_parent[1], "r", 1) != 1 || read(to_child[0], &ch, 1) != 1)
+			_exit(3);
+		_exit(pattern_errors(anon, len, 33) || pattern_or_zero_errors(shm, len, ~0ULL));
+	}
+	ASSERT_EQ(1, read(to_parent[0], &ch, 1));
+	usleep(100000);		/* the child is asleep in read() */
+	before = referenced_kb(pid);
+	ASSERT_EQ(0, storm_start(pid, 600, "inject=ad"));
+	usleep(race_seconds() * 1e6);
+	ASSERT_EQ(0, storm_stop());
+	after = referenced_kb(pid);
+	ASSERT_EQ(0, storm_read(&c));
+	ASSERT_EQ(1, write(to_child[1], "g", 1));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ksft_print_msg("inject_ad: %ld relocations, %ld entries given A/D: %ld found in the live tables, %ld changed meanwhile, %ld lost; Referenced %ld -> %ld kB for %ld PTEs given Accessed\n",
+		       c.relocations, c.ad_injected, c.ad_verified, c.ad_changed, c.ad_lost,
+		       before, after, c.ad_injected_pte_accessed);
+	EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status));
+	EXPECT_GT(c.relocations, 0);
+	EXPECT_GT(c.ad_injected, 0);
+	EXPECT_EQ(0, c.ad_lost);
+	EXPECT_EQ(0, c.ad_changed);
+	EXPECT_EQ(c.ad_injected, c.ad_verified);
+	EXPECT_GT(after - before, 0);
+	EXPECT_LE(after - before, 4 * c.ad_injected_pte_accessed);
+	EXPECT_EQ(0, c.anomalies);
+	EXPECT_EQ(0, c.errors_other);
+}
+
+TEST_HARNESS_MAIN
