@@ -7,7 +7,8 @@
 #   make stress     the race suite (RACE_SECONDS per scenario, default 60) and
 #                   the upstream mm selftests under the storm, in the guest
 #   make demo       load the module in a guest and show what it exposes
-#   make module     build ptreloc.ko for FLAVOUR (default: debug)
+#   make module     build ptreloc.ko and ptreloc_test.ko for FLAVOUR (default: debug)
+#   make tools      build the ptreloc command-line tool (build/tools/release/ptreloc)
 #   make selftests  build the kselftests
 #   make lint       rustfmt, clippy and checkpatch; fails on any finding
 #   make vm CMD=..  run a command in a guest (see scripts/vm)
@@ -28,7 +29,7 @@ BUILD = $(top)/build/$(FLAVOUR)
 # Kbuild writes its objects next to the sources and the flavours must not mix.
 MODULE_SRCS = Kbuild VERSION $(wildcard rust/*/*.rs rust/*/*.c rust/*/*.h)
 
-all: module selftests
+all: module selftests tools
 
 setup:
 	scripts/setup $(FLAVOUR)
@@ -42,12 +43,21 @@ module: kernel-ready
 	$(KMAKE) M=$(BUILD) modules
 	@echo "built $(BUILD)/ptreloc.ko"
 
-selftests: kernel-ready
+# The kselftests run the tool end to end: it is copied next to them.
+selftests: kernel-ready tools
 	$(MAKE) -C selftests KSRC=$(KSRC) KHDR=$(KDIR)/usr OUT=$(top)/build/selftests
+	cp build/tools/release/ptreloc build/selftests/ptreloc
+
+tools:
+	cargo build --quiet --release --manifest-path tools/ptreloc/Cargo.toml \
+		--target-dir $(top)/build/tools
 
 # Clippy: a fresh build with CLIPPY=1 in its own directory, so that every
 # Rust file is checked each time; CONFIG_WERROR makes findings fatal.
 lint: kernel-ready
+	cargo fmt --check --manifest-path tools/ptreloc/Cargo.toml
+	cargo clippy --quiet --all-targets --manifest-path tools/ptreloc/Cargo.toml \
+		--target-dir $(top)/build/tools -- -D warnings
 	rustfmt --check --edition 2021 --config-path $(KSRC)/.rustfmt.toml \
 		rust/ptreloc/relocator.rs rust/ptreloc_test/ptreloc_test.rs \
 		rust/request-tests/src/lib.rs
@@ -65,7 +75,7 @@ lint: kernel-ready
 check:
 	scripts/check
 
-demo: module
+demo: module selftests
 	scripts/demo
 
 RACE_SECONDS ?= 60
@@ -80,4 +90,4 @@ vm: kernel-ready
 clean:
 	rm -rf build
 
-.PHONY: all setup kernel-ready module selftests lint check stress demo vm clean
+.PHONY: all setup kernel-ready module selftests tools lint check stress demo vm clean

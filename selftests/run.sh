@@ -18,13 +18,14 @@ bin_dir=${2:?usage: run.sh MODULE_DIR SELFTEST_BIN_DIR [SUITE]}
 suite=${3:-main}
 
 case "$suite" in
-main) programs=(module_loaded relocate_errors relocate_pte relocate_levels relocate_memcg evacuate race upstream_mm) ;;
+main) programs=(module_loaded relocate_errors relocate_pte relocate_levels relocate_memcg evacuate cli race upstream_mm) ;;
 zones) programs=(relocate_zones) ;;
 stress) programs=(race upstream_mm) ;;
 *) echo "unknown suite $suite" >&2; exit 2 ;;
 esac
-# insmod of both modules, the programs, rmmod of both, and module_unloaded.
-steps=$((${#programs[@]} + 5)) n=0 pass=0 fail=0 skip=0
+# insmod of both modules, the programs, rmmod of both, the tool without the
+# module, and module_unloaded.
+steps=$((${#programs[@]} + 6)) n=0 pass=0 fail=0 skip=0
 # No program may run longer than this: the harness's own per-test timeouts
 # cannot stop a task stuck in the kernel.
 program_timeout=${PTRELOC_PROGRAM_TIMEOUT:-1200}
@@ -91,6 +92,36 @@ if [ -e /sys/block/zram0 ] && ! grep -q zram0 /proc/swaps; then
 		swapon /dev/zram0 || echo "# could not set up zram swap"
 fi
 
+# While a storm relocates a process: ptreloc cannot go (ptreloc_test uses
+# its symbols), ptreloc_test can, stopping the storm first.
+unload_during_storm() {
+	local status=/sys/kernel/debug/ptreloc_test/status pid rc=0
+	sleep 600 &
+	pid=$!
+	echo "pids=$pid seconds=600" >/sys/kernel/debug/ptreloc_test/storm || rc=1
+	sleep 3
+	grep -q '^running 1$' "$status" || { echo "the storm is not running"; rc=1; }
+	[ "$(sed -n 's/^relocations //p' "$status")" -gt 0 ] ||
+		{ echo "the storm moved nothing"; rc=1; }
+	if rmmod ptreloc 2>/dev/null; then
+		echo "rmmod ptreloc succeeded while ptreloc_test was loaded"
+		rc=1
+	fi
+	rmmod ptreloc_test || rc=1
+	kill "$pid"
+	wait "$pid" 2>/dev/null
+	return $rc
+}
+
+# With the module gone, the tool exits 3 and says how to load it.
+cli_unloaded() {
+	local rc
+	"$bin_dir/ptreloc" stats 2>"$tmp/cli.err"
+	rc=$?
+	cat "$tmp/cli.err"
+	((rc == 3)) && grep -q "insmod ptreloc.ko" "$tmp/cli.err"
+}
+
 echo "TAP version 13"
 echo "1..$steps"
 step "insmod ptreloc.ko" insmod "$mod_dir/ptreloc.ko"
@@ -99,8 +130,9 @@ step "insmod ptreloc_test.ko" insmod "$mod_dir/ptreloc_test.ko"
 for p in "${programs[@]}"; do
 	program "$p"
 done
-step "rmmod ptreloc_test" rmmod ptreloc_test
+step "rmmod ptreloc_test during a storm (ptreloc itself refused)" unload_during_storm
 step "rmmod ptreloc" rmmod ptreloc
+step "the ptreloc tool says the module is not loaded (exit 3)" cli_unloaded
 program module_unloaded
 
 echo "# ptreloc totals: pass:$pass fail:$fail skip:$skip"

@@ -1,0 +1,245 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Running a parsed command.
+
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::args::{Command, Invocation, USAGE};
+use crate::errors::{Context, Failure};
+use crate::json::Json;
+use crate::kernel;
+use crate::report::{self, key_values, key_values_json, summarize_outcome};
+
+/// Runs a command, writing its output to stdout.
+pub fn run(inv: &Invocation) -> Result<(), Failure> {
+    let json = inv.json;
+    match &inv.command {
+        Command::Help => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Command::Show { pid } => show(*pid, json),
+        Command::Stats => {
+            let kv = key_values(&kernel::read("stats")?);
+            if json {
+                println!("{}", key_values_json(&kv));
+            } else {
+                for (k, v) in kv {
+                    println!("{k:<26} {v}");
+                }
+            }
+            Ok(())
+        }
+        Command::Move {
+            pid,
+            node,
+            range,
+            levels,
+            zone,
+        } => {
+            check_node(*node)?;
+            let mut req = format!("pid={pid} node={node}");
+            if let Some((start, end)) = range {
+                req += &format!(" start=0x{start:x} end=0x{end:x}");
+            }
+            for (key, value) in [("levels", levels), ("zone", zone)] {
+                if let Some(v) = value {
+                    req += &format!(" {key}={v}");
+                }
+            }
+            let ctx = Context {
+                pid: Some(*pid),
+                node: Some(*node),
+            };
+            request("relocate", &req, ctx, json, Some(*pid))
+        }
+        Command::Evacuate {
+            pfns,
+            node,
+            levels,
+            zone,
+        } => {
+            if let Some(n) = node {
+                check_node(*n)?;
+            }
+            let mut req = format!("pfn_start=0x{:x} pfn_end=0x{:x}", pfns.0, pfns.1);
+            if let Some(n) = node {
+                req += &format!(" node={n}");
+            }
+            for (key, value) in [("levels", levels), ("zone", zone)] {
+                if let Some(v) = value {
+                    req += &format!(" {key}={v}");
+                }
+            }
+            let ctx = Context {
+                pid: None,
+                node: *node,
+            };
+            request("evacuate", &req, ctx, json, None)
+        }
+        Command::Follow { pid, interval } => follow(*pid, *interval, json),
+    }
+}
+
+/// Refuses a node without memory before asking the kernel.
+fn check_node(node: u32) -> Result<(), Failure> {
+    match kernel::nodes_with_memory() {
+        Some(nodes) if !nodes.contains(&node) => Err(Failure::Usage(format!(
+            "node {node} has no memory (nodes with memory: {})",
+            nodes
+                .iter()
+                .map(|n| n.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn show(pid: u32, json: bool) -> Result<(), Failure> {
+    let census = kernel::census(pid)?;
+    let data = report::numa_maps_kb(&kernel::numa_maps(pid)?, census.nodes);
+    if json {
+        println!("{}", report::show_json(pid, &census, &data));
+    } else {
+        print!("{}", report::format_show(pid, &census, &data));
+    }
+    Ok(())
+}
+
+/// Runs a request; while it runs, shows progress on a terminal.
+fn request(
+    file: &str,
+    req: &str,
+    ctx: Context,
+    json: bool,
+    pid: Option<u32>,
+) -> Result<(), Failure> {
+    let done = AtomicBool::new(false);
+    let progress = !json && std::io::stderr().is_terminal();
+    let (outcome, result) = std::thread::scope(|s| {
+        if progress {
+            s.spawn(|| show_progress(&done, pid, ctx.node));
+        }
+        let r = kernel::request(file, req, ctx);
+        done.store(true, Ordering::Relaxed);
+        r
+    });
+    if progress {
+        eprint!("\r\x1b[K");
+    }
+    if let Some(text) = outcome {
+        let kv = key_values(&text);
+        if json {
+            println!("{}", key_values_json(&kv));
+        } else {
+            print!("{}", summarize_outcome(&kv));
+        }
+    }
+    result
+}
+
+/// A progress line on stderr: elapsed time, and for a process the PTE
+/// tables already on the target node.
+fn show_progress(done: &AtomicBool, pid: Option<u32>, node: Option<u32>) {
+    let start = Instant::now();
+    // Short requests finish before anything is shown.
+    std::thread::sleep(Duration::from_millis(500));
+    while !done.load(Ordering::Relaxed) {
+        let mut line = format!("\r\x1b[K{:.1} s", start.elapsed().as_secs_f64());
+        if let (Some(pid), Some(node)) = (pid, node) {
+            if let Ok(c) = kernel::census(pid) {
+                let total: u64 = c
+                    .levels
+                    .iter()
+                    .find(|(n, _)| n == "pte")
+                    .map_or(0, |(_, v)| v.iter().sum());
+                line += &format!(
+                    ": {} of {total} PTE tables on node {node}",
+                    c.level_on("pte", node as usize)
+                );
+            }
+        }
+        eprint!("{line}");
+        let _ = std::io::stderr().flush();
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// Keeps the process's page tables where most of its data is.
+///
+/// Tables a request could not move (skipped: crowded, contended, hugetlb)
+/// would be asked for again at every interval; after a move, the tables
+/// still elsewhere are remembered, and the next request waits for more of
+/// them or for the data to move to another node.
+fn follow(pid: u32, interval: f64, json: bool) -> Result<(), Failure> {
+    let mut stuck: Option<(usize, u64)> = None;
+    loop {
+        if !kernel::process_exists(pid) {
+            break;
+        }
+        let (census, maps) = match (kernel::census(pid), kernel::numa_maps(pid)) {
+            (Ok(c), Ok(m)) => (c, m),
+            // It exited between the checks.
+            _ if !kernel::process_exists(pid) => break,
+            (Err(e), _) | (_, Err(e)) => return Err(e),
+        };
+        let data = report::numa_maps_kb(&maps, census.nodes);
+        if let Some(home) = report::majority_node(&data) {
+            let off = census.movable_off(home);
+            let known = stuck.is_some_and(|(node, n)| node == home && off <= n);
+            if off > 0 && !known {
+                let req = format!("pid={pid} node={home}");
+                let ctx = Context {
+                    pid: Some(pid),
+                    node: Some(home as u32),
+                };
+                let (outcome, result) = kernel::request("relocate", &req, ctx);
+                let kv = key_values(outcome.as_deref().unwrap_or(""));
+                if json {
+                    let mut fields = vec![
+                        ("event".to_string(), Json::String("moved".into())),
+                        ("pid".into(), Json::Number(pid.into())),
+                        ("node".into(), Json::Number(home as u64)),
+                        (
+                            "data_kb".into(),
+                            Json::Array(data.iter().map(|v| Json::Number(*v)).collect()),
+                        ),
+                    ];
+                    fields.push(("result".into(), key_values_json(&kv)));
+                    println!("{}", Json::Object(fields));
+                } else {
+                    print!(
+                        "most of process {pid}'s data is on node {home} ({} MiB of {} MiB): {}",
+                        data[home] / 1024,
+                        data.iter().sum::<u64>() / 1024,
+                        summarize_outcome(&kv)
+                    );
+                }
+                let _ = std::io::stdout().flush();
+                match result {
+                    Ok(()) => {}
+                    Err(_) if !kernel::process_exists(pid) => break,
+                    Err(e) => return Err(e),
+                }
+                let left = kernel::census(pid).map_or(0, |c| c.movable_off(home));
+                stuck = Some((home, left));
+            }
+        }
+        std::thread::sleep(Duration::from_secs_f64(interval));
+    }
+    if json {
+        println!(
+            "{}",
+            Json::Object(vec![
+                ("event".into(), Json::String("exited".into())),
+                ("pid".into(), Json::Number(pid.into())),
+            ])
+        );
+    } else {
+        println!("process {pid} exited");
+    }
+    Ok(())
+}

@@ -1,0 +1,133 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Talking to the kernel: ptreloc's debugfs files, `/proc` and node sysfs.
+
+use std::fs::{File, OpenOptions};
+use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
+
+use crate::errors::{self, Context, Failure};
+use crate::report::Census;
+
+pub const DEBUGFS: &str = "/sys/kernel/debug/ptreloc";
+
+fn unavailable(e: &std::io::Error) -> Failure {
+    match e.kind() {
+        ErrorKind::NotFound => {
+            let mounted = std::fs::read_to_string("/proc/mounts")
+                .map(|m| {
+                    m.lines()
+                        .any(|l| l.split_whitespace().nth(1) == Some("/sys/kernel/debug"))
+                })
+                .unwrap_or(true);
+            Failure::Unavailable(if mounted {
+                errors::not_loaded().into()
+            } else {
+                "debugfs is not mounted: run `mount -t debugfs none /sys/kernel/debug`".into()
+            })
+        }
+        ErrorKind::PermissionDenied => Failure::Unavailable(
+            "permission denied: ptreloc's control files need root (CAP_SYS_ADMIN)".into(),
+        ),
+        _ => Failure::Unavailable(format!("cannot open {DEBUGFS}: {e}")),
+    }
+}
+
+fn open(name: &str, write: bool) -> Result<File, Failure> {
+    OpenOptions::new()
+        .read(true)
+        .write(write)
+        .open(format!("{DEBUGFS}/{name}"))
+        .map_err(|e| unavailable(&e))
+}
+
+fn read_from_start(f: &mut File, ctx: Context) -> Result<String, Failure> {
+    let mut text = String::new();
+    f.seek(SeekFrom::Start(0))
+        .and_then(|_| f.read_to_string(&mut text))
+        .map_err(|e| errors::from_errno(e.raw_os_error().unwrap_or(5), ctx))?;
+    Ok(text)
+}
+
+/// Writes `request` to a request file (`relocate`, `evacuate`) in one
+/// `write`, and reads back the outcome on the same file. The outcome is
+/// returned with the request's failure, if any: a failed request may have
+/// moved tables.
+pub fn request(name: &str, request: &str, ctx: Context) -> (Option<String>, Result<(), Failure>) {
+    let mut f = match open(name, true) {
+        Ok(f) => f,
+        Err(e) => return (None, Err(e)),
+    };
+    let written = match f.write(request.as_bytes()) {
+        Ok(n) if n == request.len() => Ok(()),
+        Ok(_) => Err(Failure::Kernel(
+            "the kernel took part of the request".into(),
+        )),
+        Err(e) => Err(errors::from_errno(e.raw_os_error().unwrap_or(5), ctx)),
+    };
+    // A request rejected before running has no outcome (ENODATA).
+    let outcome = read_from_start(&mut f, ctx).ok();
+    (outcome, written)
+}
+
+/// The census of a process.
+pub fn census(pid: u32) -> Result<Census, Failure> {
+    let ctx = Context {
+        pid: Some(pid),
+        node: None,
+    };
+    let mut f = open("census", true)?;
+    f.write_all(format!("pid={pid}").as_bytes())
+        .map_err(|e| errors::from_errno(e.raw_os_error().unwrap_or(5), ctx))?;
+    let text = read_from_start(&mut f, ctx)?;
+    Census::parse(&text)
+        .ok_or_else(|| Failure::Kernel(format!("cannot parse the census: {text:?}")))
+}
+
+/// A read-only file of ptreloc (`stats`, `result`).
+pub fn read(name: &str) -> Result<String, Failure> {
+    let mut f = open(name, false)?;
+    read_from_start(&mut f, Context::default())
+}
+
+/// `/proc/<pid>/numa_maps`, or a failure naming the process.
+pub fn numa_maps(pid: u32) -> Result<String, Failure> {
+    std::fs::read_to_string(format!("/proc/{pid}/numa_maps")).map_err(|e| match e.kind() {
+        ErrorKind::NotFound => Failure::Kernel(format!("no process {pid}")),
+        _ => Failure::Kernel(format!("cannot read /proc/{pid}/numa_maps: {e}")),
+    })
+}
+
+pub fn process_exists(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Parses a node list such as `0-1,3`.
+pub fn parse_node_list(s: &str) -> Vec<u32> {
+    let mut nodes = Vec::new();
+    for part in s.trim().split(',').filter(|p| !p.is_empty()) {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        if let (Ok(a), Ok(b)) = (a.parse::<u32>(), b.parse::<u32>()) {
+            nodes.extend(a..=b);
+        }
+    }
+    nodes
+}
+
+/// Nodes with memory, if sysfs says.
+pub fn nodes_with_memory() -> Option<Vec<u32>> {
+    std::fs::read_to_string("/sys/devices/system/node/has_memory")
+        .ok()
+        .map(|s| parse_node_list(&s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_lists() {
+        assert_eq!(parse_node_list("0-1\n"), vec![0, 1]);
+        assert_eq!(parse_node_list("0,2-3"), vec![0, 2, 3]);
+        assert_eq!(parse_node_list("\n"), Vec::<u32>::new());
+    }
+}

@@ -1,0 +1,14 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `ptreloc`: the command-line front end of the ptreloc kernel module.
+//!
+//! Commands (`args::USAGE`): `show`, `move`, `evacuate`, `follow`, `stats`,
+//! each with `--json`. Arguments are checked before anything reaches the
+//! kernel; kernel errnos become sentences (`errors`).
+
+pub mod args;
+pub mod cli;
+pub mod errors;
+pub mod json;
+pub mod kernel;
+pub mod report;

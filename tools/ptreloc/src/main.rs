@@ -1,0 +1,33 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The `ptreloc` binary: parse, run, map failures to exit statuses.
+
+use ptreloc::args;
+use ptreloc::errors::{Failure, EXIT_OK};
+use ptreloc::json::Json;
+
+fn main() {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let json = argv.iter().any(|a| a == "--json");
+    let result = args::parse(&argv)
+        .map_err(|e| Failure::Usage(e.0))
+        .and_then(|inv| ptreloc::cli::run(&inv));
+    let code = match result {
+        Ok(()) => EXIT_OK,
+        Err(failure) => {
+            if json {
+                let err = Json::Object(vec![(
+                    "error".into(),
+                    Json::String(failure.message().into()),
+                )]);
+                println!("{err}");
+            }
+            eprintln!("ptreloc: {failure}");
+            if matches!(failure, Failure::Usage(_)) {
+                eprintln!("(ptreloc --help for usage)");
+            }
+            failure.exit_code()
+        }
+    };
+    std::process::exit(code);
+}
