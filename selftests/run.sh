@@ -28,7 +28,7 @@ esac
 steps=$((${#programs[@]} + 6)) n=0 pass=0 fail=0 skip=0
 # No program may run longer than this: the harness's own per-test timeouts
 # cannot stop a task stuck in the kernel.
-program_timeout=${PTRELOC_PROGRAM_TIMEOUT:-1200}
+program_timeout=${PTRELOC_PROGRAM_TIMEOUT:-2400}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
