@@ -6,7 +6,9 @@
 #   make check      build, boot the debug kernel with 2 NUMA nodes, run the tests
 #   make stress     the race suite (RACE_SECONDS per scenario, default 60) and
 #                   the upstream mm selftests under the storm, in the guest
-#   make demo       load the module in a guest and show what it exposes
+#   make bench      relocation cost vs its floor, fork() and migration, as
+#                   ratios from one perf-guest run (bench/results/)
+#   make demo       a workload's data and then its page tables move to node 1
 #   make module     build ptreloc.ko and ptreloc_test.ko for FLAVOUR (default: debug)
 #   make tools      build the ptreloc command-line tool (build/tools/release/ptreloc)
 #   make selftests  build the kselftests
@@ -70,13 +72,16 @@ lint: kernel-ready
 	# accesses with volatile on purpose.
 	$(KSRC)/scripts/checkpatch.pl --no-tree --quiet --show-types -f \
 		--ignore MACRO_WITH_FLOW_CONTROL,BRACES,VOLATILE,EMBEDDED_FUNCTION_NAME \
-		selftests/*.c selftests/*.h
+		selftests/*.c selftests/*.h tools/bench/*.c
 
 check:
 	scripts/check
 
 demo: module selftests
 	scripts/demo
+
+bench:
+	scripts/bench
 
 RACE_SECONDS ?= 60
 stress: module selftests
@@ -90,4 +95,4 @@ vm: kernel-ready
 clean:
 	rm -rf build
 
-.PHONY: all setup kernel-ready module selftests tools lint check stress demo vm clean
+.PHONY: all setup kernel-ready module selftests tools lint check stress bench demo vm clean

@@ -8,6 +8,7 @@
 //! |---|---|---|
 //! | `storm` | w | `pids=<p1,p2,...> [seconds=<n>] [seed=<n>] [levels=<list>] [inject=ad] [threads=<n>]` starts a storm (`EBUSY` while one runs); `stop` stops it |
 //! | `status` | r | the current or last storm: running or not, why it ended, its counters (`ENODATA` before the first) |
+//! | `floor` | rw | write `pages=<n> from=<node> to=<node>`; read back what allocating, copying and freeing that many pages took (`floor.rs`, for `make bench`) |
 //!
 //! Writes need `CAP_SYS_ADMIN`. The storm follows the listed processes and
 //! their descendants (see `storm.rs`). Unloading this module stops a storm
@@ -23,6 +24,7 @@ use kernel::sync::Mutex;
 mod abi;
 #[path = "../common/debugfs.rs"]
 mod debugfs;
+mod floor;
 // The request parser of ptreloc, of which the storm uses the word splitting
 // and number and level parsing.
 #[allow(dead_code)]
@@ -56,6 +58,7 @@ struct State {
 struct Fops {
     storm: FileOps,
     status: FileOps,
+    floor: FileOps,
 }
 
 struct PtrelocTest {
@@ -77,6 +80,7 @@ impl kernel::Module for PtrelocTest {
             Fops {
                 storm: FileOps::new::<StormFile>(module),
                 status: FileOps::new::<StatusFile>(module),
+                floor: FileOps::new::<FloorFile>(module),
             },
             GFP_KERNEL,
         )?;
@@ -88,6 +92,7 @@ impl kernel::Module for PtrelocTest {
         unsafe {
             dir.create_file(c_str!("storm"), 0o200, &fops.storm, &*state)?;
             dir.create_file(c_str!("status"), 0o400, &fops.status, &*state)?;
+            dir.create_file(c_str!("floor"), 0o600, &fops.floor, &*state)?;
         }
         Ok(Self {
             debugfs: Some(dir),
@@ -122,12 +127,23 @@ impl FileKind for StormFile {
     }
 }
 
+/// Writes need `CAP_SYS_ADMIN`.
+fn check_admin() -> Result {
+    // SAFETY: may be called from process context.
+    if unsafe { kernel::bindings::capable(kernel::bindings::CAP_SYS_ADMIN as i32) } {
+        Ok(())
+    } else {
+        Err(EPERM)
+    }
+}
+
+fn enodata() -> Error {
+    Error::from_errno(-(kernel::bindings::ENODATA as kernel::ffi::c_int))
+}
+
 impl StormFile {
     fn run(&self, input: &[u8]) -> Result {
-        // SAFETY: may be called from process context.
-        if !unsafe { kernel::bindings::capable(kernel::bindings::CAP_SYS_ADMIN as i32) } {
-            return Err(EPERM);
-        }
+        check_admin()?;
         let command = Command::parse(input).map_err(|_| EINVAL)?;
         let mut current = self.ctx.storm.lock();
         match command {
@@ -164,10 +180,37 @@ impl FileKind for StatusFile {
     fn show(&mut self, out: &mut TextBuf) -> Option<Result> {
         let current = self.ctx.storm.lock();
         Some(match current.as_ref() {
-            None => Err(Error::from_errno(
-                -(kernel::bindings::ENODATA as kernel::ffi::c_int),
-            )),
+            None => Err(enodata()),
             Some(storm) => storm.format(out).map_err(|_| ENOMEM),
+        })
+    }
+}
+
+/// `floor`.
+struct FloorFile {
+    floor: Option<floor::Floor>,
+}
+
+impl FileKind for FloorFile {
+    type Ctx = State;
+
+    fn open(_ctx: &'static State) -> Result<Self> {
+        Ok(Self { floor: None })
+    }
+
+    fn store(&mut self, input: &[u8]) -> Option<Result> {
+        self.floor = None;
+        Some(
+            check_admin()
+                .and_then(|()| floor::measure(input))
+                .map(|f| self.floor = Some(f)),
+        )
+    }
+
+    fn show(&mut self, out: &mut TextBuf) -> Option<Result> {
+        Some(match &self.floor {
+            None => Err(enodata()),
+            Some(f) => f.format(out).map_err(|_| ENOMEM),
         })
     }
 }

@@ -3,6 +3,7 @@
  * ptreloc_test's C shim: each function wraps a static inline or a macro
  * (kthread_run, RCU-protected task lookups, node_state) and nothing else.
  */
+#include <linux/gfp.h>
 #include <linux/kthread.h>
 #include <linux/mm.h>
 #include <linux/nodemask.h>
@@ -89,4 +90,19 @@ bool ptreloc_test_mm_anchors(int tgid, unsigned long *anchors)
 void ptreloc_test_cond_resched(void)
 {
 	cond_resched();
+}
+
+struct page *ptreloc_test_alloc_page_on(int nid, gfp_t gfp)
+{
+	return alloc_pages_node(nid, gfp, 0);
+}
+
+gfp_t ptreloc_test_gfp_thisnode(void)
+{
+	return __GFP_THISNODE;
+}
+
+void *ptreloc_test_page_address(struct page *page)
+{
+	return page_address(page);
 }

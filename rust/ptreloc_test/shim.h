@@ -8,6 +8,7 @@
 
 #include <linux/types.h>
 
+struct page;
 struct task_struct;
 
 struct task_struct *ptreloc_test_kthread_run(int (*fn)(void *data),
@@ -17,5 +18,8 @@ int ptreloc_test_parent_tgid(int tgid);
 bool ptreloc_test_node_has_memory(int nid);
 bool ptreloc_test_mm_anchors(int tgid, unsigned long *anchors);
 void ptreloc_test_cond_resched(void);
+struct page *ptreloc_test_alloc_page_on(int nid, gfp_t gfp);
+gfp_t ptreloc_test_gfp_thisnode(void);
+void *ptreloc_test_page_address(struct page *page);
 
 #endif /* PTRELOC_TEST_SHIM_H */

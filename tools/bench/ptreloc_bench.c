@@ -1,0 +1,386 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * make bench, the guest side: what relocating the page tables of a process
+ * costs, measured beside baselines in the same guest run. Times under TCG
+ * are emulated: only the ratios mean anything.
+ *
+ *   ptreloc_bench main SIZES_MIB REPS   JSON on stdout: per size, relocation
+ *       (PTE tables, and all levels), the floor (ptreloc_test's `floor`),
+ *       fork() and migrate_pages() of the same process, and the stall seen
+ *       by its threads for several batch sizes
+ *   ptreloc_bench faults REPS           ns per page fault, one number per rep
+ *
+ * The target of each size is a child bound to node 0 that maps SIZE MiB of
+ * anonymous memory with THP off and writes every 4 KiB page.
+ */
+#include <pthread.h>
+#include <time.h>
+#include <numaif.h>
+#include <sys/wait.h>
+
+#include "ptreloc_util.h"
+
+#define MIB (1UL << 20)
+#define FLOOR_FILE "/sys/kernel/debug/ptreloc_test/floor"
+#define BATCH_FILE PTRELOC_DEBUGFS "/batch"
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static void die(const char *what)
+{
+	perror(what);
+	exit(1);
+}
+
+/* The target process and the two pipes that drive it. */
+struct target {
+	pid_t pid;
+	int cmd, reply;		/* our ends */
+	size_t len;
+};
+
+/* What the target's stall threads saw. */
+struct stall {
+	uint64_t max_gap_ns, max_fault_ns, touches, faults;
+};
+
+static volatile int stall_stop;
+static char *stall_mem;
+static size_t stall_len;
+
+/* Touch mapped memory page by page; the longest time between two touches. */
+static void *toucher(void *arg)
+{
+	struct stall *s = arg;
+	uint64_t last = now_ns(), t;
+	size_t off = 0;
+
+	while (!stall_stop) {
+		(void)*(volatile char *)(stall_mem + off);
+		off = (off + PAGE_SZ) % stall_len;
+		t = now_ns();
+		if (t - last > s->max_gap_ns)
+			s->max_gap_ns = t - last;
+		last = t;
+		s->touches++;
+	}
+	return NULL;
+}
+
+/* Fault fresh pages in; the longest single fault. */
+static void *faulter(void *arg)
+{
+	struct stall *s = arg;
+	size_t len = 16 * MIB, off;
+	char *p;
+	uint64_t t;
+
+	while (!stall_stop) {
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			break;
+		madvise(p, len, MADV_NOHUGEPAGE);
+		for (off = 0; off < len && !stall_stop; off += PAGE_SZ) {
+			t = now_ns();
+			p[off] = 1;
+			t = now_ns() - t;
+			if (t > s->max_fault_ns)
+				s->max_fault_ns = t;
+			s->faults++;
+		}
+		munmap(p, len);
+	}
+	return NULL;
+}
+
+/* The target: fill, then serve commands until 'q'. */
+static void target_main(int cmd, int reply, size_t len, int reps)
+{
+	char *p, c;
+	size_t off;
+	uint64_t t;
+	int r;
+
+	bind_to_node(0);
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		_exit(2);
+	madvise(p, len, MADV_NOHUGEPAGE);
+	for (off = 0; off < len; off += PAGE_SZ)
+		p[off] = (char)off;
+	while (read(cmd, &c, 1) == 1) {
+		if (c == 'q') {
+			break;
+		} else if (c == 'f') {
+			/* fork() copies every page table of the process. */
+			for (r = 0; r < reps; r++) {
+				pid_t child;
+
+				t = now_ns();
+				child = fork();
+				if (!child)
+					_exit(0);
+				t = now_ns() - t;
+				waitpid(child, NULL, 0);
+				if (write(reply, &t, sizeof(t)) != sizeof(t))
+					_exit(3);
+			}
+		} else if (c == 's') {
+			struct stall s = { 0 };
+			pthread_t a, b;
+
+			stall_mem = p;
+			stall_len = len;
+			stall_stop = 0;
+			pthread_create(&a, NULL, toucher, &s);
+			pthread_create(&b, NULL, faulter, &s);
+			if (write(reply, "r", 1) != 1 || read(cmd, &c, 1) != 1)
+				_exit(3);
+			stall_stop = 1;
+			pthread_join(a, NULL);
+			pthread_join(b, NULL);
+			if (write(reply, &s, sizeof(s)) != sizeof(s))
+				_exit(3);
+		}
+	}
+	_exit(0);
+}
+
+static struct target start_target(size_t len, int reps)
+{
+	int to[2], from[2];
+	struct target t = { .len = len };
+
+	if (pipe(to) || pipe(from))
+		die("pipe");
+	t.pid = fork();
+	if (t.pid < 0)
+		die("fork");
+	if (!t.pid) {
+		close(to[1]);
+		close(from[0]);
+		target_main(to[0], from[1], len, reps);
+	}
+	close(to[0]);
+	close(from[1]);
+	t.cmd = to[1];
+	t.reply = from[0];
+	return t;
+}
+
+static void send(struct target *t, char c)
+{
+	if (write(t->cmd, &c, 1) != 1)
+		die("command");
+}
+
+static void receive(struct target *t, void *buf, size_t len)
+{
+	if (read(t->reply, buf, len) != (ssize_t)len)
+		die("reply");
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* A JSON array of the samples, sorted (median and spread are the report's). */
+static void print_samples(const char *key, uint64_t *v, int n, const char *sep)
+{
+	int i;
+
+	qsort(v, n, sizeof(*v), cmp_u64);
+	printf("\"%s\": [", key);
+	for (i = 0; i < n; i++)
+		printf("%s%llu", i ? ", " : "", (unsigned long long)v[i]);
+	printf("]%s", sep);
+}
+
+/* Wait until the target has filled its memory: its census shows it all. */
+static long wait_filled(struct target *t)
+{
+	long counts[LEVELS][MAX_NODES], want = t->len / PMD_SZ, have;
+	int i;
+
+	for (i = 0; i < 36000; i++) {
+		if (census(t->pid, counts) == 0) {
+			have = counts[PTE][0] + counts[PTE][1];
+			if (have >= want)
+				return have;
+		}
+		usleep(10000);
+	}
+	fprintf(stderr, "target never filled its memory\n");
+	exit(1);
+}
+
+static int set_batch(long batch)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%ld", batch);
+	return ctl_write_path(BATCH_FILE, buf);
+}
+
+static uint64_t floor_ns(long pages, int from, int to)
+{
+	char req[96], text[256];
+	int fd;
+	ssize_t n;
+	uint64_t ns = 0;
+
+	snprintf(req, sizeof(req), "pages=%ld from=%d to=%d", pages, from, to);
+	fd = open(FLOOR_FILE, O_RDWR);
+	if (fd < 0 || ctl_write_fd(fd, req))
+		die("floor");
+	n = pread(fd, text, sizeof(text) - 1, 0);
+	close(fd);
+	if (n <= 0)
+		die("floor read");
+	text[n] = 0;
+	if (sscanf(strstr(text, "ns ") ? strstr(text, "ns ") : "", "ns %llu",
+		   (unsigned long long *)&ns) != 1)
+		die("floor parse");
+	return ns;
+}
+
+static void bench_size(size_t mib, int reps, const char *sep)
+{
+	struct target t = start_target(mib * MIB, reps);
+	uint64_t pte[64], all[64], flr[64], frk[64], mig[64];
+	static const long batches[] = { 8, 64, 512 };
+	long tables, moved_all = 0;
+	struct outcome o;
+	int r, node = 0, b;
+
+	tables = wait_filled(&t);
+	fprintf(stderr, "size %zu MiB: %ld PTE tables\n", mib, tables);
+	set_batch(64);
+	for (r = 0; r < reps; r++) {
+		node = !node;
+		if (relocate_levels(t.pid, node, 0, 0, "pte", &o) || strcmp(o.status, "ok"))
+			die("relocate pte");
+		pte[r] = o.elapsed_ns;
+		if (o.moved_pte != tables)
+			fprintf(stderr, "moved %ld of %ld\n", o.moved_pte, tables);
+	}
+	for (r = 0; r < reps; r++) {
+		node = !node;
+		if (relocate_levels(t.pid, node, 0, 0, "pte,pmd,pud", &o) || strcmp(o.status, "ok"))
+			die("relocate all");
+		all[r] = o.elapsed_ns;
+		moved_all = o.moved;
+	}
+	for (r = 0; r < reps; r++)
+		flr[r] = floor_ns(tables, r % 2, !(r % 2));
+	send(&t, 'f');
+	for (r = 0; r < reps; r++)
+		receive(&t, &frk[r], sizeof(frk[r]));
+	for (r = 0; r < reps; r++) {
+		unsigned long from = 1UL << node, to = 1UL << !node;
+		uint64_t t0 = now_ns();
+
+		if (migrate_pages(t.pid, 8 * sizeof(from), &from, &to) < 0)
+			die("migrate_pages");
+		mig[r] = now_ns() - t0;
+		node = !node;
+	}
+
+	printf("    {\"mib\": %zu, \"pte_tables\": %ld, \"tables_all_levels\": %ld,\n      ",
+	       mib, tables, moved_all);
+	print_samples("relocate_pte_ns", pte, reps, ",\n      ");
+	print_samples("relocate_all_ns", all, reps, ",\n      ");
+	print_samples("floor_ns", flr, reps, ",\n      ");
+	print_samples("fork_ns", frk, reps, ",\n      ");
+	print_samples("migrate_pages_ns", mig, reps, ",\n      ");
+	printf("\"stall\": [");
+	/* The same loops without relocation, then with it, per batch size. */
+	for (b = -1; b < 3; b++) {
+		struct stall s;
+		uint64_t t0;
+		long hold = 0;
+		char c;
+
+		send(&t, 's');
+		receive(&t, &c, 1);
+		t0 = now_ns();
+		if (b >= 0) {
+			set_batch(batches[b]);
+			node = !node;
+			if (relocate_levels(t.pid, node, 0, 0, "pte", &o))
+				die("relocate for stall");
+			hold = o.longest_hold_ns;
+		} else {
+			usleep(200000);
+		}
+		send(&t, 'x');
+		receive(&t, &s, sizeof(s));
+		printf("%s\n        {\"batch\": %ld, \"ns\": %llu, \"longest_hold_ns\": %ld, \"max_touch_gap_ns\": %llu, \"max_fault_ns\": %llu, \"touches\": %llu, \"faults\": %llu}",
+		       b < 0 ? "" : ",", b < 0 ? 0 : batches[b],
+		       (unsigned long long)(now_ns() - t0), hold,
+		       (unsigned long long)s.max_gap_ns, (unsigned long long)s.max_fault_ns,
+		       (unsigned long long)s.touches, (unsigned long long)s.faults);
+	}
+	printf("]}%s", sep);
+	set_batch(64);
+	send(&t, 'q');
+	waitpid(t.pid, NULL, 0);
+	fflush(stdout);
+}
+
+/* ns per page fault over a 64 MiB mapping, REPS times. */
+static void bench_faults(int reps)
+{
+	size_t len = 64 * MIB, off;
+	uint64_t t;
+	char *p;
+	int r;
+
+	for (r = 0; r < reps; r++) {
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			die("mmap");
+		madvise(p, len, MADV_NOHUGEPAGE);
+		t = now_ns();
+		for (off = 0; off < len; off += PAGE_SZ)
+			p[off] = 1;
+		t = now_ns() - t;
+		munmap(p, len);
+		printf("%llu\n", (unsigned long long)(t / (len / PAGE_SZ)));
+	}
+}
+
+int main(int argc, char **argv)
+{
+	size_t sizes[16];
+	int reps, n = 0, i;
+	char *tok;
+
+	if (argc == 3 && !strcmp(argv[1], "faults")) {
+		bench_faults(atoi(argv[2]));
+		return 0;
+	}
+	reps = argc == 4 ? atoi(argv[3]) : 0;
+	if (argc != 4 || strcmp(argv[1], "main") || reps < 1 || reps > 64) {
+		fprintf(stderr, "usage: %s main SIZES_MIB REPS | faults REPS\n", argv[0]);
+		return 2;
+	}
+	if (access(FLOOR_FILE, W_OK))
+		die("ptreloc_test.ko (" FLOOR_FILE ")");
+	for (tok = strtok(argv[2], ","); tok && n < 16; tok = strtok(NULL, ","))
+		sizes[n++] = strtoul(tok, NULL, 10);
+	printf("{\"reps\": %d, \"sizes\": [\n", reps);
+	for (i = 0; i < n; i++)
+		bench_size(sizes[i], reps, i + 1 < n ? ",\n" : "\n");
+	printf("]}\n");
+	return 0;
+}
