@@ -61,6 +61,18 @@ static inline int storm_read(struct storm_counts *c)
 	return 0;
 }
 
+/* Print the storm's error counters that are not zero. */
+static inline void storm_print_errors(void)
+{
+	char buf[4096], *line;
+
+	if (read_file(STORM_DEBUGFS "/status", buf, sizeof(buf)) < 0)
+		return;
+	for (line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
+		if (!strncmp(line, "errors_", 7) && strcmp(strchr(line, ' '), " 0"))
+			ksft_print_msg("storm %s\n", line);
+}
+
 /*
  * Start a storm on pid and its descendants; extra is appended to the
  * request. A bound of `seconds` keeps a failed test from leaving it running.

@@ -514,12 +514,26 @@ impl Storm {
         // untouched until the call returns.
         let ret = unsafe { sys::ptreloc_relocate(&req, &mut out) };
         c.iterations.fetch_add(1, Relaxed);
-        if ret != 0 {
+        // `kthread_stop` sets TIF_NOTIFY_SIGNAL, which interrupts a request
+        // waiting for another one on the same mm: that EINTR is the stop.
+        // SAFETY: called from this kthread.
+        let stopping = ret == EINTR.to_errno() && unsafe { bindings::kthread_should_stop() };
+        if ret != 0 && !stopping {
             let i = ERRNOS
                 .iter()
                 .position(|(e, _)| e.to_errno() == ret)
                 .unwrap_or(ERRNOS.len());
-            c.errors[i].fetch_add(1, Relaxed);
+            let before = c.errors[i].fetch_add(1, Relaxed);
+            // A process exiting or a node filling up is expected; anything
+            // else is logged, the first few times, with the request.
+            if ![ESRCH, ENOMEM].iter().any(|e| e.to_errno() == ret) && before < 4 {
+                pr_info!(
+                    "storm: pid {pid} {start:#x}-{end:#x} node {} batch {} levels {:#x}: error {ret}\n",
+                    req.node,
+                    req.batch,
+                    req.levels
+                );
+            }
         }
         for (counter, moved) in c.moved.iter().zip(out.moved) {
             counter.fetch_add(moved, Relaxed);
