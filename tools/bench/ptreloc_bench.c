@@ -114,6 +114,8 @@ static void target_main(int cmd, int reply, size_t len, int reps)
 	madvise(p, len, MADV_NOHUGEPAGE);
 	for (off = 0; off < len; off += PAGE_SZ)
 		p[off] = (char)off;
+	if (write(reply, "r", 1) != 1)
+		_exit(3);
 	while (read(cmd, &c, 1) == 1) {
 		if (c == 'q') {
 			break;
@@ -156,6 +158,7 @@ static struct target start_target(size_t len, int reps)
 {
 	int to[2], from[2];
 	struct target t = { .len = len };
+	char c;
 
 	if (pipe(to) || pipe(from))
 		die("pipe");
@@ -171,6 +174,9 @@ static struct target start_target(size_t len, int reps)
 	close(from[1]);
 	t.cmd = to[1];
 	t.reply = from[0];
+	/* The target says when its memory is filled. */
+	if (read(t.reply, &c, 1) != 1)
+		die("target");
 	return t;
 }
 
@@ -205,22 +211,14 @@ static void print_samples(const char *key, uint64_t *v, int n, const char *sep)
 	printf("]%s", sep);
 }
 
-/* Wait until the target has filled its memory: its census shows it all. */
-static long wait_filled(struct target *t)
+/* The target's PTE tables: its mapping's, and a few of its own. */
+static long pte_tables(struct target *t)
 {
-	long counts[LEVELS][MAX_NODES], want = t->len / PMD_SZ, have;
-	int i;
+	long counts[LEVELS][MAX_NODES];
 
-	for (i = 0; i < 36000; i++) {
-		if (census(t->pid, counts) == 0) {
-			have = counts[PTE][0] + counts[PTE][1];
-			if (have >= want)
-				return have;
-		}
-		usleep(10000);
-	}
-	fprintf(stderr, "target never filled its memory\n");
-	exit(1);
+	if (census(t->pid, counts))
+		die("census");
+	return counts[PTE][0] + counts[PTE][1];
 }
 
 static int set_batch(long batch)
@@ -260,9 +258,9 @@ static void bench_size(size_t mib, int reps, const char *sep)
 	static const long batches[] = { 8, 64, 512 };
 	long tables, moved_all = 0;
 	struct outcome o;
-	int r, node = 0, b;
+	int r, node = 0, data_node = 0, b;
 
-	tables = wait_filled(&t);
+	tables = pte_tables(&t);
 	fprintf(stderr, "size %zu MiB: %ld PTE tables\n", mib, tables);
 	set_batch(64);
 	for (r = 0; r < reps; r++) {
@@ -286,13 +284,13 @@ static void bench_size(size_t mib, int reps, const char *sep)
 	for (r = 0; r < reps; r++)
 		receive(&t, &frk[r], sizeof(frk[r]));
 	for (r = 0; r < reps; r++) {
-		unsigned long from = 1UL << node, to = 1UL << !node;
+		unsigned long from = 1UL << data_node, to = 1UL << !data_node;
 		uint64_t t0 = now_ns();
 
 		if (migrate_pages(t.pid, 8 * sizeof(from), &from, &to) < 0)
 			die("migrate_pages");
 		mig[r] = now_ns() - t0;
-		node = !node;
+		data_node = !data_node;
 	}
 
 	printf("    {\"mib\": %zu, \"pte_tables\": %ld, \"tables_all_levels\": %ld,\n      ",
