@@ -95,6 +95,8 @@ for t in "${tests[@]}"; do
 		"$(count "$tmp/storm" ok)" "$(count "$tmp/storm" 'not ok')" "$(count "$tmp/storm" skip)" \
 		"${relocations:-0}" "${moved:-0}")
 	table+=("$row")
+	# Cases that fail here even alone: named, so the baseline is on record.
+	grep '^not ok|' "$tmp/base" | cut -d'|' -f2 | sed "s/^/# $name fails alone too: /"
 	if [ -n "$lost" ]; then
 		echo "# $name: passed alone, not under the storm:"
 		sed 's/^/#   /' <<<"$lost"
