@@ -216,7 +216,7 @@ static long pte_tables(struct target *t)
 {
 	long counts[LEVELS][MAX_NODES];
 
-	if (census(t->pid, counts))
+	if (census(t->pid, counts) < 0)
 		die("census");
 	return counts[PTE][0] + counts[PTE][1];
 }
