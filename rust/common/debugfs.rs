@@ -25,6 +25,23 @@ use crate::text::TextBuf;
 /// The longest write accepted: every request fits on one short line.
 pub(crate) const MAX_WRITE: usize = 256;
 
+/// Writes to the control files need `CAP_SYS_ADMIN`, checked against the
+/// writer.
+pub(crate) fn check_admin() -> Result {
+    // SAFETY: `capable` may be called from process context.
+    if unsafe { bindings::capable(bindings::CAP_SYS_ADMIN as i32) } {
+        Ok(())
+    } else {
+        Err(EPERM)
+    }
+}
+
+/// `ENODATA`: a file read before there is anything to show (not in the
+/// 6.12 `kernel::error::code`).
+pub(crate) fn enodata() -> Error {
+    Error::from_errno(-(bindings::ENODATA as c_int))
+}
+
 // include/linux/debugfs.h: not in the 6.12 bindings.
 #[allow(improper_ctypes)]
 extern "C" {

@@ -27,7 +27,7 @@ use kernel::sync::Mutex;
 
 use crate::census::Census;
 use crate::claims::Claims;
-use crate::debugfs::FileKind;
+use crate::debugfs::{check_admin, enodata, FileKind};
 use crate::relocate::{self, Outcome};
 use crate::request::{
     self, CensusRequest, EvacuateRequest, Level, Limits, ParseError, RelocateRequest,
@@ -254,16 +254,6 @@ fn show(f: impl FnOnce(&mut TextBuf) -> core::fmt::Result, out: &mut TextBuf) ->
     Some(f(out).map_err(|_| ENOMEM))
 }
 
-/// Writes need `CAP_SYS_ADMIN`, checked against the writer.
-fn check_admin() -> Result {
-    // SAFETY: `capable` may be called from process context.
-    if unsafe { bindings::capable(bindings::CAP_SYS_ADMIN as i32) } {
-        Ok(())
-    } else {
-        Err(EPERM)
-    }
-}
-
 pub(crate) fn limits() -> Limits {
     Limits {
         // SAFETY: fixed after boot.
@@ -389,7 +379,7 @@ impl<R: Request + Send + Sync + 'static> FileKind for RequestFile<R> {
 
     fn show(&mut self, out: &mut TextBuf) -> Option<Result> {
         let Some(o) = self.outcome else {
-            return Some(Err(sys::enodata()));
+            return Some(Err(enodata()));
         };
         show(|out| format_outcome(&o, out), out)
     }
@@ -409,7 +399,7 @@ impl FileKind for ResultFile {
 
     fn show(&mut self, out: &mut TextBuf) -> Option<Result> {
         let Some(o) = *self.ctx.last.lock() else {
-            return Some(Err(sys::enodata()));
+            return Some(Err(enodata()));
         };
         show(|out| format_outcome(&o, out), out)
     }
@@ -436,7 +426,7 @@ impl FileKind for CensusFile {
 
     fn show(&mut self, out: &mut TextBuf) -> Option<Result> {
         let Some(census) = &self.census else {
-            return Some(Err(sys::enodata()));
+            return Some(Err(enodata()));
         };
         show(|out| census.format(out), out)
     }

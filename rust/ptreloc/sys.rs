@@ -206,8 +206,3 @@ pub(crate) fn alloc_split_ptlocks() -> bool {
     // SAFETY: returns a compile-time constant of the kernel config.
     unsafe { ptreloc_alloc_split_ptlocks() }
 }
-
-/// `ENODATA`, which the 6.12 `kernel` crate has no constant for.
-pub(crate) fn enodata() -> kernel::error::Error {
-    kernel::error::Error::from_errno(-(bindings::ENODATA as c_int))
-}

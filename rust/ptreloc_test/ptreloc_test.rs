@@ -35,7 +35,7 @@ mod sys;
 #[path = "../common/text.rs"]
 mod text;
 
-use debugfs::{Dir, FileKind, FileOps};
+use debugfs::{check_admin, enodata, Dir, FileKind, FileOps};
 use storm::{Command, StormHandle};
 use text::TextBuf;
 
@@ -125,20 +125,6 @@ impl FileKind for StormFile {
     fn store(&mut self, input: &[u8]) -> Option<Result> {
         Some(self.run(input))
     }
-}
-
-/// Writes need `CAP_SYS_ADMIN`.
-fn check_admin() -> Result {
-    // SAFETY: may be called from process context.
-    if unsafe { kernel::bindings::capable(kernel::bindings::CAP_SYS_ADMIN as i32) } {
-        Ok(())
-    } else {
-        Err(EPERM)
-    }
-}
-
-fn enodata() -> Error {
-    Error::from_errno(-(kernel::bindings::ENODATA as kernel::ffi::c_int))
 }
 
 impl StormFile {

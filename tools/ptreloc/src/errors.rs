@@ -74,9 +74,7 @@ fn process(ctx: Context) -> String {
 /// The failure for an errno the kernel returned for a request.
 pub fn from_errno(errno: i32, ctx: Context) -> Failure {
     match errno {
-        EPERM | EACCES => Failure::Unavailable(
-            "permission denied: ptreloc's control files need root (CAP_SYS_ADMIN)".into(),
-        ),
+        EPERM | EACCES => Failure::Unavailable(permission_denied().into()),
         ENOENT => Failure::Unavailable(not_loaded().into()),
         ESRCH => Failure::Kernel(format!(
             "no {}: it does not exist, is a kernel thread, or is exiting",
@@ -100,6 +98,11 @@ pub fn from_errno(errno: i32, ctx: Context) -> Failure {
         ENODATA => Failure::Kernel("the kernel has no result to report yet".into()),
         e => Failure::Kernel(format!("the request failed: {}", std::io::Error::from_raw_os_error(e))),
     }
+}
+
+/// The sentence when the control files may not be opened or written.
+pub fn permission_denied() -> &'static str {
+    "permission denied: ptreloc's control files need root (CAP_SYS_ADMIN)"
 }
 
 /// The sentence when the control files are missing.

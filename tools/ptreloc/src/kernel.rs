@@ -25,9 +25,7 @@ fn unavailable(e: &std::io::Error) -> Failure {
                 "debugfs is not mounted: run `mount -t debugfs none /sys/kernel/debug`".into()
             })
         }
-        ErrorKind::PermissionDenied => Failure::Unavailable(
-            "permission denied: ptreloc's control files need root (CAP_SYS_ADMIN)".into(),
-        ),
+        ErrorKind::PermissionDenied => Failure::Unavailable(errors::permission_denied().into()),
         _ => Failure::Unavailable(format!("cannot open {DEBUGFS}: {e}")),
     }
 }
