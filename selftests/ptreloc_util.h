@@ -433,6 +433,12 @@ static inline void *mmap_aligned(size_t len, int prot, int flags, int fd, off_t 
 	return aligned;
 }
 
+/* Word i of the pattern for a seed: it depends on both. */
+static inline uint64_t pattern_word(uint64_t seed, size_t i)
+{
+	return (seed + i) * 0x9e3779b97f4a7c15ULL;
+}
+
 /* Fill with a pattern that depends on the seed and every word's position. */
 static inline void fill_pattern(void *p, size_t len, uint64_t seed)
 {
@@ -440,7 +446,7 @@ static inline void fill_pattern(void *p, size_t len, uint64_t seed)
 	size_t i;
 
 	for (i = 0; i < len / 8; i++)
-		w[i] = (seed + i) * 0x9e3779b97f4a7c15ULL;
+		w[i] = pattern_word(seed, i);
 }
 
 static inline uint64_t checksum(const void *p, size_t len)

@@ -18,17 +18,6 @@ struct storm_counts {
 	long elapsed_ms;
 };
 
-/* A `key value` line of the storm's status, or -1. */
-static inline long storm_value(const char *status, const char *key)
-{
-	char pattern[64];
-	const char *p;
-
-	snprintf(pattern, sizeof(pattern), "\n%s ", key);
-	p = strstr(status, pattern);
-	return p ? strtol(p + strlen(pattern), NULL, 10) : -1;
-}
-
 static inline int storm_read(struct storm_counts *c)
 {
 	char buf[4096];
@@ -38,26 +27,28 @@ static inline int storm_read(struct storm_counts *c)
 	};
 	int i;
 
-	if (read_file(STORM_DEBUGFS "/status", buf, sizeof(buf)) < 0)
+	/* outcome_field() wants a newline before every key. */
+	buf[0] = '\n';
+	if (read_file(STORM_DEBUGFS "/status", buf + 1, sizeof(buf) - 1) < 0)
 		return -errno;
-	c->iterations = storm_value(buf, "iterations");
-	c->relocations = storm_value(buf, "relocations");
-	c->moved[0] = storm_value(buf, "pte_moved");
-	c->moved[1] = storm_value(buf, "pmd_moved");
-	c->moved[2] = storm_value(buf, "pud_moved");
-	c->deposits = storm_value(buf, "deposits_moved");
-	c->esrch = storm_value(buf, "errors_ESRCH");
-	c->enomem = storm_value(buf, "errors_ENOMEM");
+	c->iterations = outcome_field(buf, "iterations");
+	c->relocations = outcome_field(buf, "relocations");
+	c->moved[0] = outcome_field(buf, "pte_moved");
+	c->moved[1] = outcome_field(buf, "pmd_moved");
+	c->moved[2] = outcome_field(buf, "pud_moved");
+	c->deposits = outcome_field(buf, "deposits_moved");
+	c->esrch = outcome_field(buf, "errors_ESRCH");
+	c->enomem = outcome_field(buf, "errors_ENOMEM");
 	c->errors_other = 0;
 	for (i = 0; i < 6; i++)
-		c->errors_other += storm_value(buf, errnos[i]);
-	c->anomalies = storm_value(buf, "anomalies");
-	c->ad_injected = storm_value(buf, "ad_injected");
-	c->ad_injected_pte_accessed = storm_value(buf, "ad_injected_pte_accessed");
-	c->ad_verified = storm_value(buf, "ad_verified");
-	c->ad_changed = storm_value(buf, "ad_changed");
-	c->ad_lost = storm_value(buf, "ad_lost");
-	c->elapsed_ms = storm_value(buf, "elapsed_ms");
+		c->errors_other += outcome_field(buf, errnos[i]);
+	c->anomalies = outcome_field(buf, "anomalies");
+	c->ad_injected = outcome_field(buf, "ad_injected");
+	c->ad_injected_pte_accessed = outcome_field(buf, "ad_injected_pte_accessed");
+	c->ad_verified = outcome_field(buf, "ad_verified");
+	c->ad_changed = outcome_field(buf, "ad_changed");
+	c->ad_lost = outcome_field(buf, "ad_lost");
+	c->elapsed_ms = outcome_field(buf, "elapsed_ms");
 	return 0;
 }
 
