@@ -31,6 +31,7 @@ steps=$((${#programs[@]} + 6)) n=0 pass=0 fail=0 skip=0
 program_timeout=${PTRELOC_PROGRAM_TIMEOUT:-2400}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+mkfifo "$tmp/idle"
 
 report() { # report OK NAME
 	n=$((n + 1))
@@ -59,16 +60,24 @@ diagnose() { # diagnose NAME
 
 program() { # program NAME: a kselftest program, its cases counted one by one
 	local name=$1 log="$tmp/$1.out" rc pid watchdog totals p f s e
+	# Processes that start while a test runs show in the per-node PageTables
+	# and KPF_PGTABLE counts it measures. So the program waits at a gate
+	# while its helpers (tail, sed, the watchdog's sleep) start, and then
+	# runs alone: one sleeping watchdog, not a polling loop.
+	mkfifo "$tmp/gate"
 	# Output goes to a file, not a pipe: a stray child holding the pipe open
 	# would otherwise keep us waiting after the program itself has exited.
-	"$bin_dir/$name" >"$log" 2>&1 &
+	(read -r _ <"$tmp/gate" && exec "$bin_dir/$name") >"$log" 2>&1 &
 	pid=$!
 	tail -n +1 --pid="$pid" -f "$log" | sed 's/^/# /' &
-	# One sleeping watchdog, not a polling loop: processes started while a
-	# test runs would show in the per-node PageTables it measures.
 	(sleep "$program_timeout" && kill -0 "$pid" 2>/dev/null &&
 		{ diagnose "$name"; kill -KILL "$pid"; }) 2>/dev/null &
 	watchdog=$!
+	# A second for them to start (they take milliseconds), waited for by
+	# bash itself: read times out on a FIFO that nobody writes.
+	read -r -t 1 _ <>"$tmp/idle"
+	echo go >"$tmp/gate"
+	rm "$tmp/gate"
 	wait "$pid"
 	rc=$?
 	pkill -P "$watchdog" sleep 2>/dev/null
