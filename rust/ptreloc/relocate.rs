@@ -19,7 +19,9 @@
 //! 3. Flush the TLB and paging-structure caches of every CPU, once.
 //! 4. For each table, under its lock: carry over the Accessed/Dirty bits that
 //!    CPUs set in the old copy before the flush (see `table::reconcile`).
-//! 5. Drop the rmap locks; free the old tables after an RCU grace period.
+//! 5. Drop the rmap locks. The old tables are freed once an RCU grace
+//!    period has passed (`table::Retired`), at the latest before the request
+//!    returns.
 //!
 //! The rmap locks are held from step 2 to step 4, so no rmap walker (reclaim,
 //! migration, `folio_mkclean`) can look at a new entry before its A/D bits are
@@ -41,7 +43,7 @@ use crate::locks::{Contended, RmapLocks, SpinGuard, MAX_RMAP_LOCKS};
 use crate::mm::{MmapWriteGuard, PinnedMm};
 use crate::request::{EvacuateRequest, Level, Levels, RelocateRequest};
 use crate::sys;
-use crate::table::{self, Entry, Lookup, NewTable, PfnRange, Slot, Table, Target};
+use crate::table::{self, Entry, Lookup, NewTable, PfnRange, Retired, Slot, Table, Target};
 
 /// Tables of one level that a request looked at.
 #[derive(Default, Clone, Copy)]
@@ -130,10 +132,6 @@ pub(crate) fn relocate(
     };
     let t0 = now_ns();
     let result = run(claims, req, batch, inject, out);
-    // Let the old tables go before reporting, so that per-node counters are
-    // settled when the write returns and no callback outlives the module.
-    // SAFETY: process context, no locks held.
-    unsafe { bindings::rcu_barrier() };
     out.elapsed_ns = now_ns() - t0;
     if let Err(e) = result {
         out.errno = -e.to_errno();
@@ -198,6 +196,8 @@ fn relocate_mm(
 ) -> Result {
     let _claim = claims.claim(mm)?;
     let memcg = Memcg::of(mm);
+    // Dropped after every mmap-lock guard below, freeing what is left.
+    let mut retired = Retired::new();
     let end = span.end.min(mm.user_end());
     let mut first_hold = true;
     for level in span.levels.iter() {
@@ -233,12 +233,18 @@ fn relocate_mm(
                 end,
                 memcg: memcg.ptr(),
                 inject: inject::reborrow(&mut inject),
+                retired: &mut retired,
                 out,
             }
             .run(addr, batch, &mut contended_at);
             drop(guard);
             out.batches += 1;
             out.longest_hold_ns = out.longest_hold_ns.max(now_ns() - held_since);
+            if retired.len() >= Retired::MAX {
+                retired.free();
+            } else {
+                retired.start_grace_period();
+            }
             addr = step?;
             // SAFETY: process context, no locks held.
             unsafe { sys::ptreloc_cond_resched() };
@@ -294,6 +300,8 @@ pub(crate) fn evacuate(
         ..Default::default()
     };
     let result = run_evacuation(claims, req, range, batch, out, &mut evac);
+    // Our old tables are freed already; let those that their owners freed
+    // meanwhile (exits, munmap) go too before counting what is left.
     // SAFETY: process context, no locks held.
     unsafe { bindings::rcu_barrier() };
     evac.in_range_after = range.count_pgtables();
@@ -471,6 +479,8 @@ struct Batch<'g, 'o, 'i> {
     memcg: Option<NonNull<sys::mem_cgroup>>,
     /// The `inject=ad` test hook, if a test asked for it.
     inject: Option<&'o mut AdInjector<'i>>,
+    /// Where the old tables wait for their grace period.
+    retired: &'o mut Retired,
     out: &'o mut Outcome,
 }
 
@@ -482,6 +492,7 @@ impl<'g> Batch<'g, '_, '_> {
         let level = self.level;
         let mut cands = KVec::with_capacity(batch, GFP_KERNEL)?;
         let collected = self.collect(addr, batch, &mut cands);
+        self.retired.reserve(cands.len())?;
         let mut next = collected.next;
         let mut ended_early = false;
 
@@ -568,8 +579,9 @@ impl<'g> Batch<'g, '_, '_> {
         }
         drop(rmap);
         for r in moved.iter() {
-            // SAFETY: unlinked by `replace`, and every TLB flushed since.
-            unsafe { r.old.retire() };
+            // SAFETY: room reserved above; unlinked by `replace`, and every
+            // TLB flushed since.
+            unsafe { self.retired.add(r.old) };
         }
         if collected.alloc_failed && !ended_early {
             return Err(ENOMEM);
@@ -674,6 +686,7 @@ impl<'g> Batch<'g, '_, '_> {
             return Ok(());
         }
         let mut spare = KVec::with_capacity(off_node, GFP_KERNEL)?;
+        self.retired.reserve(off_node)?;
         let mut result = Ok(());
         for _ in 0..off_node {
             match NewTable::alloc(Level::Pte, self.target, self.memcg) {
@@ -689,7 +702,9 @@ impl<'g> Batch<'g, '_, '_> {
         }
         // SAFETY: as above. The list may have changed since it was counted
         // (we held no lock while allocating): unused spares are freed.
-        let moved = unsafe { table::move_deposits(slot, self.target, &mut spare.into_iter()) };
+        let moved = unsafe {
+            table::move_deposits(slot, self.target, &mut spare.into_iter(), self.retired)
+        };
         self.out.deposits_moved += moved;
         self.out.moved += moved;
         result

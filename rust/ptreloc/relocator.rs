@@ -127,9 +127,5 @@ impl Drop for Ptreloc {
         api::withdraw();
         // No new requests, and none running, once the directory is gone.
         drop(self.debugfs.take());
-        // Old tables still waiting for their grace period are freed by our
-        // callback: let them all run before the module text goes.
-        // SAFETY: process context, no locks held.
-        unsafe { kernel::bindings::rcu_barrier() };
     }
 }

@@ -368,16 +368,6 @@ void ptreloc_pgtable_unaccount(struct page *page)
 	lruvec_stat_sub_folio(page_folio(page), NR_PAGETABLE);
 }
 
-struct page *ptreloc_rcu_head_page(struct rcu_head *head)
-{
-	return ptdesc_page(container_of(head, struct ptdesc, pt_rcu_head));
-}
-
-struct rcu_head *ptreloc_page_rcu_head(struct page *page)
-{
-	return &page_ptdesc(page)->pt_rcu_head;
-}
-
 void ptreloc_pmd_populate(struct mm_struct *mm, pmd_t *pmd, struct page *pte)
 {
 	pmd_populate(mm, pmd, pte);

@@ -68,8 +68,6 @@ void ptreloc_ptlock_set(struct page *page, spinlock_t *ptl);
 void ptreloc_ptlock_init(struct page *page);
 void ptreloc_pgtable_account(struct page *page);
 void ptreloc_pgtable_unaccount(struct page *page);
-struct page *ptreloc_rcu_head_page(struct rcu_head *head);
-struct rcu_head *ptreloc_page_rcu_head(struct page *page);
 void ptreloc_pmd_populate(struct mm_struct *mm, pmd_t *pmd, struct page *pte);
 void ptreloc_pud_populate(struct mm_struct *mm, pud_t *pud, struct page *pmd);
 p4d_t ptreloc_p4d_with_table(p4d_t entry, struct page *pud);

@@ -12,8 +12,8 @@ use kernel::bindings;
 use kernel::ffi::{c_char, c_int, c_uint, c_ulong, c_void};
 
 pub(crate) use bindings::{
-    address_space, anon_vma, callback_head, gfp_t, mem_cgroup, mm_struct, page, pmd_t, pud_t,
-    spinlock_t, vm_area_struct,
+    address_space, anon_vma, gfp_t, mem_cgroup, mm_struct, page, pmd_t, pud_t, spinlock_t,
+    vm_area_struct,
 };
 pub(crate) type P4d = bindings::p4d_t;
 pub(crate) type Pgd = bindings::pgd_t;
@@ -140,8 +140,6 @@ extern "C" {
     pub(crate) fn ptreloc_ptlock_ptr(page: *mut page) -> *mut spinlock_t;
     pub(crate) fn ptreloc_pgtable_account(page: *mut page);
     pub(crate) fn ptreloc_pgtable_unaccount(page: *mut page);
-    pub(crate) fn ptreloc_rcu_head_page(head: *mut callback_head) -> *mut page;
-    pub(crate) fn ptreloc_page_rcu_head(page: *mut page) -> *mut callback_head;
     pub(crate) fn ptreloc_pmd_populate(mm: *mut mm_struct, pmd: *mut pmd_t, pte: *mut page);
     pub(crate) fn ptreloc_pud_populate(mm: *mut mm_struct, pud: *mut pud_t, pmd: *mut page);
     pub(crate) fn ptreloc_p4d_with_table(entry: P4d, pud: *mut page) -> P4d;

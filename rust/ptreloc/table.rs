@@ -459,42 +459,110 @@ impl Table {
             Level::Pud => None,
         }
     }
+}
 
-    /// Hands the page over to RCU: it is freed after a grace period, when no
-    /// lockless walker and no CPU's paging-structure cache can still see it.
-    ///
-    /// A PMD table is destructed first: its THP deposit pointer shares
-    /// storage with the RCU head (the deposits moved to its replacement).
+/// Old tables that a request unlinked, freed together once an RCU grace
+/// period has passed since the last of them was added: then no lockless
+/// walker (GUP-fast, `pte_offset_map()`) can still be reading one.
+///
+/// [`Retired::start_grace_period`] starts a normal grace period in the
+/// background (no IPI), while the request goes on. [`Retired::free`] then
+/// waits only if that one has not completed yet, and then expedites it. A
+/// request frees its tables before it reports, so per-node counters are
+/// settled by then, and along the way once [`Retired::MAX`] wait: about one
+/// expedited grace period per request. That interrupts every CPU, as the TLB
+/// flush of every batch already does; with `rcupdate.rcu_normal=1`
+/// (real-time systems) it is a normal one.
+///
+/// # Invariants
+///
+/// Every table in `tables` is owned by this value, unreachable from any page
+/// table, and in no CPU's TLB or paging-structure cache. `gp`, when set, is
+/// a grace-period cookie taken after the last of them was added.
+pub(crate) struct Retired {
+    tables: KVec<Table>,
+    gp: Option<kernel::ffi::c_ulong>,
+}
+
+impl Retired {
+    /// Old tables a request lets wait before it frees them (2 MiB).
+    pub(crate) const MAX: usize = 512;
+
+    pub(crate) fn new() -> Self {
+        // INVARIANT: empty.
+        Self {
+            tables: KVec::new(),
+            gp: None,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.tables.len()
+    }
+
+    /// Makes room for `n` more tables, so that [`Retired::add`] cannot fail.
+    pub(crate) fn reserve(&mut self, n: usize) -> Result {
+        Ok(self.tables.reserve(n, GFP_KERNEL)?)
+    }
+
+    /// Takes over `table`. Does not sleep.
     ///
     /// # Safety
     ///
-    /// The table must be unreachable from any page table, and every CPU's TLB
-    /// flushed since it was unlinked.
-    pub(crate) unsafe fn retire(self) {
-        let page = self.page.page.as_ptr();
-        match self.level {
-            // SAFETY: as for this function.
-            Level::Pte | Level::Pud => unsafe { retire_page(page) },
-            // SAFETY: the page is ours to free (caller). Its deposit pointer
-            // (whose deposits moved to the replacement) is cleared and the
-            // page destructed before the RCU head overwrites the pointer.
-            Level::Pmd => unsafe {
-                *sys::ptreloc_pmd_huge_pte(page) = core::ptr::null_mut();
+    /// Room must have been reserved for it; it must be ours to free,
+    /// unreachable from any page table, and flushed from every CPU's TLB
+    /// since it was unlinked (if it was ever mapped).
+    pub(crate) unsafe fn add(&mut self, table: Table) {
+        // INVARIANT: as the caller guarantees; no cookie covers it yet.
+        // Cannot fail: the room was reserved.
+        let _ = self.tables.push(table, GFP_NOWAIT);
+        self.gp = None;
+    }
+
+    /// Starts a grace period for the tables added so far, unless one that
+    /// covers them has started already.
+    pub(crate) fn start_grace_period(&mut self) {
+        if self.gp.is_some() || self.tables.is_empty() {
+            return;
+        }
+        // INVARIANT: taken after every table was added.
+        // SAFETY: no requirement (it wakes the grace-period kthread at most).
+        self.gp = Some(unsafe { bindings::start_poll_synchronize_rcu() });
+    }
+
+    /// Waits for the grace period, then destructs and frees every table.
+    /// Sleeps: call it in process context with no spinlock held.
+    pub(crate) fn free(&mut self) {
+        if self.tables.is_empty() {
+            return;
+        }
+        // SAFETY: process context without spinlocks (above).
+        unsafe {
+            match self.gp {
+                Some(gp) => bindings::cond_synchronize_rcu_expedited(gp),
+                None => bindings::synchronize_rcu_expedited(),
+            }
+        }
+        for table in core::mem::take(&mut self.tables) {
+            let page = table.page.page.as_ptr();
+            // SAFETY: ours, unreachable, and no CPU or lockless walker can
+            // see it any more (type invariant and the grace period).
+            unsafe {
+                if table.level == Level::Pmd {
+                    // Its deposits moved to the replacement.
+                    *sys::ptreloc_pmd_huge_pte(page) = core::ptr::null_mut();
+                }
                 destruct(page);
-                bindings::call_rcu(sys::ptreloc_page_rcu_head(page), Some(free_table));
-            },
+                bindings::__free_pages(page, 0);
+            }
         }
     }
 }
 
-/// Frees a PTE or PUD table page after an RCU grace period, destructed then.
-///
-/// # Safety
-///
-/// As for [`Table::retire`], and `page` is not a PMD table.
-unsafe fn retire_page(page: *mut sys::page) {
-    // SAFETY: the page is ours to free (caller); its `pt_rcu_head` is unused.
-    unsafe { bindings::call_rcu(sys::ptreloc_page_rcu_head(page), Some(free_retired_table)) };
+impl Drop for Retired {
+    fn drop(&mut self) {
+        self.free();
+    }
 }
 
 /// Undoes what [`NewTable::alloc`] did to make `page` a table, for a page
@@ -513,30 +581,6 @@ unsafe fn destruct(page: *mut sys::page) {
         }
         sys::ptreloc_pgtable_unaccount(page);
     }
-}
-
-/// RCU callback: destructs and frees a retired page-table page.
-///
-/// # Safety
-///
-/// Called by RCU only, for a head passed to `call_rcu` by [`Table::retire`].
-unsafe extern "C" fn free_retired_table(head: *mut sys::callback_head) {
-    // SAFETY: `head` is the `pt_rcu_head` of a retired table page.
-    unsafe {
-        let page = sys::ptreloc_rcu_head_page(head);
-        destruct(page);
-        bindings::__free_pages(page, 0);
-    }
-}
-
-/// RCU callback: frees a retired page-table page destructed before.
-///
-/// # Safety
-///
-/// Called by RCU only, for a head passed to `call_rcu` by [`Table::retire`].
-unsafe extern "C" fn free_table(head: *mut sys::callback_head) {
-    // SAFETY: `head` is the `pt_rcu_head` of a retired, destructed page.
-    unsafe { bindings::__free_pages(sys::ptreloc_rcu_head_page(head), 0) };
 }
 
 /// A new page-table page: allocated and accounted as a page table, not yet
@@ -814,9 +858,7 @@ pub(crate) unsafe fn count_deposits(slot: &Slot<'_>, target: Target) -> (usize, 
 }
 
 /// Calls `f` on every deposited table of `slot`'s PMD table, once each. A
-/// page `f` returns takes the table's place in the list, and the table is
-/// then retired (after it is unlinked: its RCU head shares storage with the
-/// list links).
+/// page `f` returns takes the table's place in the list.
 ///
 /// # Safety
 ///
@@ -846,8 +888,6 @@ unsafe fn for_each_deposit(
             let following = next(pos);
             if let Some(replacement) = f(pos) {
                 replace_in_deposit_list(head, pos, replacement);
-                // Mapped by no entry while deposited, and now unlinked.
-                retire_page(pos);
             }
             pos = following;
         }
@@ -855,31 +895,40 @@ unsafe fn for_each_deposit(
 }
 
 /// Moves the PTE tables deposited in the PMD table that holds `slot` to
-/// `target`, as many as `spare` has replacements for. Returns how many moved.
+/// `target`, as many as `spare` has replacements for, the old ones to
+/// `retired`. Returns how many moved.
 ///
 /// A deposited table is mapped by no entry, so no CPU and no lockless walker
 /// can see it: it is reached only through the PMD table's deposit list,
 /// under the PMD table's lock, which is all that is needed to swap it. The
-/// old table is retired through RCU all the same, like every other.
+/// old table waits for a grace period all the same, like every other.
 ///
 /// # Safety
 ///
-/// As for [`count_deposits`].
+/// As for [`count_deposits`], and `retired` has room for every spare.
 pub(crate) unsafe fn move_deposits(
     slot: &Slot<'_>,
     target: Target,
     spare: &mut impl Iterator<Item = NewTable>,
+    retired: &mut Retired,
 ) -> u64 {
     let _pmd = slot.lock();
     let mut moved = 0;
-    // SAFETY: the PMD table is live and locked (caller, and above).
+    // SAFETY: the PMD table is live and locked (caller, and above), and
+    // `retired` has room for one table per spare (caller).
     unsafe {
         for_each_deposit(slot, |old| {
             if target.holds(old) {
                 return None;
             }
+            let page = TablePage::new(old)?;
             let new = spare.next()?;
             moved += 1;
+            // Mapped by no entry while deposited, and unlinked now.
+            retired.add(Table {
+                level: Level::Pte,
+                page,
+            });
             // `old` is deposited and its PMD table locked (above).
             Some(new.into_deposit(old))
         })

@@ -9,6 +9,7 @@
 //! | `storm` | w | `pids=<p1,p2,...> [seconds=<n>] [seed=<n>] [levels=<list>] [inject=ad] [threads=<n>]` starts a storm (`EBUSY` while one runs); `stop` stops it |
 //! | `status` | r | the current or last storm: running or not, why it ended, its counters (`ENODATA` before the first) |
 //! | `floor` | rw | write `pages=<n> from=<node> to=<node>`; read back what allocating, copying and freeing that many pages took (`floor.rs`, for `make bench`) |
+//! | `rcu_barrier` | w | any write waits until every RCU callback queued before it has run: page tables that processes freed (exit, munmap) are gone from the per-node counters when it returns |
 //!
 //! Writes need `CAP_SYS_ADMIN`. The storm follows the listed processes and
 //! their descendants (see `storm.rs`). Unloading this module stops a storm
@@ -59,6 +60,7 @@ struct Fops {
     storm: FileOps,
     status: FileOps,
     floor: FileOps,
+    rcu_barrier: FileOps,
 }
 
 struct PtrelocTest {
@@ -81,6 +83,7 @@ impl kernel::Module for PtrelocTest {
                 storm: FileOps::new::<StormFile>(module),
                 status: FileOps::new::<StatusFile>(module),
                 floor: FileOps::new::<FloorFile>(module),
+                rcu_barrier: FileOps::new::<RcuBarrierFile>(module),
             },
             GFP_KERNEL,
         )?;
@@ -93,6 +96,7 @@ impl kernel::Module for PtrelocTest {
             dir.create_file(c_str!("storm"), 0o200, &fops.storm, &*state)?;
             dir.create_file(c_str!("status"), 0o400, &fops.status, &*state)?;
             dir.create_file(c_str!("floor"), 0o600, &fops.floor, &*state)?;
+            dir.create_file(c_str!("rcu_barrier"), 0o200, &fops.rcu_barrier, &*state)?;
         }
         Ok(Self {
             debugfs: Some(dir),
@@ -169,6 +173,25 @@ impl FileKind for StatusFile {
             None => Err(enodata()),
             Some(storm) => storm.format(out).map_err(|_| ENOMEM),
         })
+    }
+}
+
+/// `rcu_barrier`: the tests' way to settle per-node page-table counters
+/// before they read them.
+struct RcuBarrierFile;
+
+impl FileKind for RcuBarrierFile {
+    type Ctx = State;
+
+    fn open(_ctx: &'static State) -> Result<Self> {
+        Ok(Self)
+    }
+
+    fn store(&mut self, _input: &[u8]) -> Option<Result> {
+        Some(check_admin().map(|()| {
+            // SAFETY: process context (a write), no locks held.
+            unsafe { kernel::bindings::rcu_barrier() }
+        }))
     }
 }
 
