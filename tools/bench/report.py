@@ -73,9 +73,15 @@ def main():
                   f"{fmt_ns(st['max_touch_gap_ns']):>14} {fmt_ns(st['max_fault_ns']):>10}")
 
     idle = med(loaded) / med(unloaded)
+    # One ratio per round of the two states measured back to back.
+    n = main_["reps"]
+    rounds = [med(loaded[i:i + n]) / med(unloaded[i:i + n])
+              for i in range(0, min(len(loaded), len(unloaded)), n)]
     print(f"\nidle overhead: page fault {fmt_ns(med(loaded))} loaded vs {fmt_ns(med(unloaded))} "
-          f"not loaded: ratio {idle:.3f} (spreads {spread(loaded):.0%}, {spread(unloaded):.0%})")
-    summary["fault_ns"] = {"loaded": loaded, "unloaded": unloaded, "ratio": idle}
+          f"not loaded: ratio {idle:.3f} (spreads {spread(loaded):.0%}, {spread(unloaded):.0%}; "
+          f"per round {min(rounds):.3f} to {max(rounds):.3f})")
+    summary["fault_ns"] = {"loaded": loaded, "unloaded": unloaded, "ratio": idle,
+                           "round_ratios": rounds}
 
     os.makedirs(results, exist_ok=True)
     stem = os.path.join(results, f"{datetime.date.today().isoformat()}-{kernel}")
