@@ -69,7 +69,8 @@ program() { # program NAME: a kselftest program, its cases counted one by one
 	# would otherwise keep us waiting after the program itself has exited.
 	(read -r _ <"$tmp/gate" && exec "$bin_dir/$name") >"$log" 2>&1 &
 	pid=$!
-	tail -n +1 --pid="$pid" -f "$log" | sed 's/^/# /' &
+	# sed -u: a line as soon as it comes, not 4 KiB at a time.
+	tail -n +1 --pid="$pid" -f "$log" | sed -u 's/^/# /' &
 	(sleep "$program_timeout" && kill -0 "$pid" 2>/dev/null &&
 		{ diagnose "$name"; kill -KILL "$pid"; }) 2>/dev/null &
 	watchdog=$!
