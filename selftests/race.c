@@ -76,10 +76,10 @@ static void storm_end(struct __test_metadata *_metadata, const char *what, int e
 
 	ASSERT_EQ(0, storm_stop());
 	ASSERT_EQ(0, storm_read(&c));
-	ksft_print_msg("%s: %ld relocations of %ld requests in %ld ms, moved pte %ld pmd %ld pud %ld deposits %ld; ESRCH %ld ENOMEM %ld other %ld\n",
+	ksft_print_msg("%s: %ld relocations of %ld requests in %ld ms, moved pte %ld pmd %ld pud %ld deposits %ld; ESRCH %ld ENOMEM %ld other %ld; anomalies %ld\n",
 		       what, c.relocations, c.iterations, c.elapsed_ms, c.moved[0],
 		       c.moved[1], c.moved[2], c.deposits, c.esrch, c.enomem,
-		       c.errors_other);
+		       c.errors_other, c.anomalies);
 	if (c.errors_other)
 		storm_print_errors();
 	EXPECT_GT(c.relocations, 0);
@@ -343,6 +343,8 @@ TEST_F_TIMEOUT(race, thp_split_collapse, 600)
 	storm_end(_metadata, "thp_split_collapse", 0);
 }
 
+#define KSM_GRACE_S 120
+
 /* KSM merges identical pages; writes unmerge them. */
 TEST_F_TIMEOUT(race, ksm, 600)
 {
@@ -360,7 +362,12 @@ TEST_F_TIMEOUT(race, ksm, 600)
 		fill_pattern(p + off, PAGE_SZ, off / PAGE_SZ % 4);
 	ASSERT_EQ(0, madvise(p, len, MADV_MERGEABLE));
 	START_CLOCK();
-	while (now_s() < self->deadline) {
+	/*
+	 * ksmd needs two passes over the pages to merge them, and it takes the
+	 * mmap lock the storm keeps taking: on a slow guest it may need more
+	 * than the scenario's time, so that is extended until it merged.
+	 */
+	while (now_s() < self->deadline || (!most && now_s() < self->deadline + KSM_GRACE_S)) {
 		off = rounds * 37 % (len / PAGE_SZ) * PAGE_SZ;
 		/* Unmerge one page by writing its own content back. */
 		*(volatile uint64_t *)(p + off) = *(uint64_t *)(p + off);
@@ -380,7 +387,7 @@ TEST_F_TIMEOUT(race, ksm, 600)
 	storm_end(_metadata, "ksm", 0);
 }
 
-/* Where each page of p lives (move_pages with no target), -1 if unknown. */
+/* Pages of p not on node (move_pages with no target), -1 if unknown. */
 static long pages_not_on(char *p, size_t len, int node)
 {
 	size_t n = len / PAGE_SZ, i;
@@ -389,14 +396,44 @@ static long pages_not_on(char *p, size_t len, int node)
 	long off = 0;
 
 	if (!pages || !status)
-		return -1;
-	for (i = 0; i < n; i++)
+		off = -1;
+	for (i = 0; off >= 0 && i < n; i++)
 		pages[i] = p + i * PAGE_SZ;
-	if (move_pages(0, n, pages, NULL, status, 0))
+	if (off >= 0 && move_pages(0, n, pages, NULL, status, 0))
 		off = -1;
 	for (i = 0; off >= 0 && i < n; i++)
 		off += status[i] != node;
 	free(pages);
+	free(status);
+	return off;
+}
+
+/*
+ * Migration is best effort: a page that compaction or another migration has
+ * isolated for a moment stays where it was (upstream's migration.c retries
+ * too). Move p to node again until every page is there, a few times at most;
+ * returns how many pages are still elsewhere.
+ */
+static long settle_on_node(char *p, size_t len, int node)
+{
+	size_t n = len / PAGE_SZ, i;
+	void **pages = calloc(n, sizeof(*pages));
+	int *nodes = calloc(n, sizeof(*nodes)), *status = calloc(n, sizeof(*status));
+	long off = pages_not_on(p, len, node);
+	int tries;
+
+	for (tries = 0; off && pages && nodes && status && tries < 10; tries++) {
+		usleep(10000);
+		for (i = 0; i < n; i++) {
+			pages[i] = p + i * PAGE_SZ;
+			nodes[i] = node;
+		}
+		if (move_pages(0, n, pages, nodes, status, MPOL_MF_MOVE) < 0)
+			break;
+		off = pages_not_on(p, len, node);
+	}
+	free(pages);
+	free(nodes);
 	free(status);
 	return off;
 }
@@ -408,7 +445,7 @@ TEST_F_TIMEOUT(race, migration, 600)
 	char *p = map_anon(len, MADV_NOHUGEPAGE);
 	void **pages = calloc(n, sizeof(*pages));
 	int *nodes = calloc(n, sizeof(*nodes)), *status = calloc(n, sizeof(*status));
-	long rounds = 0, misplaced = 0, bad = 0;
+	long rounds = 0, retried = 0, misplaced = 0, bad = 0, off;
 
 	ASSERT_NE(MAP_FAILED, p);
 	ASSERT_TRUE(pages && nodes && status);
@@ -424,7 +461,8 @@ TEST_F_TIMEOUT(race, migration, 600)
 		case 0:
 			for (i = 0; i < n; i++)
 				nodes[i] = to;
-			ASSERT_EQ(0, move_pages(0, n, pages, nodes, status, MPOL_MF_MOVE));
+			/* > 0: pages not moved, counted below. */
+			ASSERT_LE(0, move_pages(0, n, pages, nodes, status, MPOL_MF_MOVE));
 			break;
 		case 1:
 			ASSERT_EQ(0, mbind(p, len, MPOL_BIND, &to_mask, 8 * sizeof(to_mask),
@@ -435,12 +473,20 @@ TEST_F_TIMEOUT(race, migration, 600)
 			ASSERT_LE(0, migrate_pages(0, 8 * sizeof(to_mask), &from_mask, &to_mask));
 			break;
 		}
-		misplaced += pages_not_on(p, len, to);
+		off = pages_not_on(p, len, to);
+		ASSERT_LE(0, off);
+		if (off) {
+			retried += off;
+			misplaced += settle_on_node(p, len, to);
+		}
 		bad += pattern_errors(p, len, 11);
 		rounds++;
 	}
-	ksft_print_msg("migration: %ld rounds of 4096 pages, %ld pages left behind, %ld bad words\n",
-		       rounds, misplaced, bad);
+	ksft_print_msg("migration: %ld rounds of 4096 pages, %ld pages moved again, %ld pages left behind, %ld bad words\n",
+		       rounds, retried, misplaced, bad);
+	free(pages);
+	free(nodes);
+	free(status);
 	EXPECT_GT(rounds, 0);
 	EXPECT_EQ(0, misplaced);
 	EXPECT_EQ(0, bad);

@@ -92,6 +92,10 @@ program() { # program NAME: a kselftest program, its cases counted one by one
 	fi
 	read -r p f s e <<<"$totals"
 	pass=$((pass + p)) fail=$((fail + f + e)) skip=$((skip + s))
+	# The failed cases and their assertions once more, beside the verdict:
+	# a log cut to the lines around it still names them.
+	((f + e == 0)) || grep -E '^not ok |:Expected |: Test (terminated|failed)' "$log" |
+		sed "s/^/# failed in $name: /"
 	((f + e == 0 && rc != 0 && rc != 4)) && fail=$((fail + 1))
 	report "$((rc == 4 ? 0 : rc))" "selftests: ptreloc: $name"
 }
