@@ -252,6 +252,45 @@ static inline int relocate_levels(pid_t pid, int node, unsigned long start,
 	return relocate_levels_zone(pid, node, start, end, levels, NULL, o);
 }
 
+/*
+ * relocate_levels(), repeated while tables were skipped for rmap-lock
+ * contention (ten times at most). A PMD or PUD table spans other mappings,
+ * libc's among them, whose locks the module only tries: a reclaim or
+ * compaction rmap walk holding one for a moment is not a failure, and a
+ * user would ask again, as this does. The moved counts of o add up over the
+ * requests; the rest of o is the last request's. o may be NULL.
+ */
+static inline int relocate_levels_settled(pid_t pid, int node, unsigned long start,
+					  unsigned long end, const char *levels,
+					  struct outcome *o)
+{
+	long moved = 0, pte = 0, pmd = 0, pud = 0, deposits = 0, anomalies = 0;
+	struct outcome own;
+	int ret, tries = 0;
+
+	if (!o)
+		o = &own;
+	for (;;) {
+		ret = relocate_levels(pid, node, start, end, levels, o);
+		moved += o->moved;
+		pte += o->moved_pte;
+		pmd += o->moved_pmd;
+		pud += o->moved_pud;
+		deposits += o->deposits_moved;
+		anomalies += o->anomalies;
+		if (ret || !o->skipped_contended || ++tries == 10)
+			break;
+		usleep(20000);
+	}
+	o->moved = moved;
+	o->moved_pte = pte;
+	o->moved_pmd = pmd;
+	o->moved_pud = pud;
+	o->deposits_moved = deposits;
+	o->anomalies = anomalies;
+	return ret;
+}
+
 /* Relocate the PTE tables only (the tests of the PTE level count them). */
 static inline int relocate(pid_t pid, int node, unsigned long start,
 			   unsigned long end, struct outcome *o)

@@ -62,7 +62,7 @@ FIXTURE_SETUP(levels)
 
 	if (why)
 		SKIP(return, "%s", why);
-	ASSERT_EQ(0, relocate_levels(getpid(), 0, 0, 0, NULL, &o));
+	ASSERT_EQ(0, relocate_levels_settled(getpid(), 0, 0, 0, NULL, &o));
 	ASSERT_STREQ("ok", o.status);
 }
 
@@ -77,7 +77,7 @@ static void move_level(struct __test_metadata *_metadata, char *p, size_t len,
 	struct outcome o;
 
 	ASSERT_EQ(0, measure(getpid(), &before));
-	ASSERT_EQ(0, relocate_levels(getpid(), 1, start, start + len, name, &o));
+	ASSERT_EQ(0, relocate_levels_settled(getpid(), 1, start, start + len, name, &o));
 	ASSERT_EQ(0, measure(getpid(), &after));
 	ASSERT_STREQ("ok", o.status);
 	TH_LOG("levels=%s: moved %ld", name, o.moved);
@@ -107,7 +107,7 @@ TEST_F_TIMEOUT(levels, each_level_alone, 300)
 	/* Writes through the moved tables land. */
 	fill_pattern(p, len, 2);
 	sum = checksum(p, len);
-	ASSERT_EQ(0, relocate_levels(getpid(), 0, start, start + len, NULL, NULL));
+	ASSERT_EQ(0, relocate_levels_settled(getpid(), 0, start, start + len, NULL, NULL));
 	ASSERT_EQ(sum, checksum(p, len));
 	munmap(p, len);
 }
@@ -130,7 +130,7 @@ TEST_F_TIMEOUT(levels, all_levels_at_once, 300)
 	pmds = spans(start, len, PUD_SZ);
 	puds = spans(start, len, P4D_SZ);
 	ASSERT_EQ(0, measure(getpid(), &before));
-	ASSERT_EQ(0, relocate_levels(getpid(), 1, start, start + len, "pud,pte,pmd", &o));
+	ASSERT_EQ(0, relocate_levels_settled(getpid(), 1, start, start + len, "pud,pte,pmd", &o));
 	ASSERT_EQ(0, measure(getpid(), &after));
 	ASSERT_STREQ("ok", o.status);
 	ASSERT_EQ((long)(len / PMD_SZ), o.moved_pte);
@@ -154,7 +154,7 @@ TEST_F_TIMEOUT(levels, whole_mm, 300)
 	long counts[LEVELS][MAX_NODES];
 	struct outcome o;
 
-	ASSERT_EQ(0, relocate_levels(getpid(), 1, 0, 0, NULL, &o));
+	ASSERT_EQ(0, relocate_levels_settled(getpid(), 1, 0, 0, NULL, &o));
 	ASSERT_STREQ("ok", o.status);
 	TH_LOG("moved pte %ld pmd %ld pud %ld, contended %ld crowded %ld changed %ld",
 	       o.moved_pte, o.moved_pmd, o.moved_pud, o.skipped_contended,
@@ -163,7 +163,7 @@ TEST_F_TIMEOUT(levels, whole_mm, 300)
 	ASSERT_EQ(0, o.skipped_crowded);
 	ASSERT_EQ(o.skipped_contended + o.skipped_changed,
 		  counts[PTE][0] + counts[PMD][0] + counts[PUD][0]);
-	ASSERT_EQ(0, relocate_levels(getpid(), 0, 0, 0, NULL, &o));
+	ASSERT_EQ(0, relocate_levels_settled(getpid(), 0, 0, 0, NULL, &o));
 }
 
 /* Two PUD tables: the usual one near the top and one at 1 TiB. */
@@ -186,7 +186,7 @@ TEST_F_TIMEOUT(levels, second_pud_table, 300)
 	sum_high = checksum(high, len);
 	ASSERT_LT(0, census(getpid(), before));
 	ASSERT_LE(2, before[PUD][0]);
-	ASSERT_EQ(0, relocate_levels(getpid(), 1, 0, 0, "pud", &o));
+	ASSERT_EQ(0, relocate_levels_settled(getpid(), 1, 0, 0, "pud", &o));
 	ASSERT_STREQ("ok", o.status);
 	ASSERT_LT(0, census(getpid(), after));
 	TH_LOG("PUD tables: %ld on node 0 before, %ld moved", before[PUD][0], o.moved_pud);
@@ -226,7 +226,7 @@ TEST_F_TIMEOUT(levels, sparse_mapping, 300)
 		sums[i] = checksum(p, PMD_SZ);
 	}
 	ASSERT_EQ(0, measure(getpid(), &before));
-	ASSERT_EQ(0, relocate_levels(getpid(), 1, base, base + P4D_SZ + 2 * PUD_SZ, NULL, &o));
+	ASSERT_EQ(0, relocate_levels_settled(getpid(), 1, base, base + P4D_SZ + 2 * PUD_SZ, NULL, &o));
 	ASSERT_EQ(0, measure(getpid(), &after));
 	ASSERT_STREQ("ok", o.status);
 	ASSERT_EQ(6, o.moved_pte);
@@ -259,13 +259,13 @@ TEST_F_TIMEOUT(levels, mremap_of_relocated_range, 300)
 	start = (unsigned long)p;
 	populate_small(p, len, 20);
 	sum = checksum(p, len);
-	ASSERT_EQ(0, relocate_levels(getpid(), 1, start, start + len, NULL, &o));
+	ASSERT_EQ(0, relocate_levels_settled(getpid(), 1, start, start + len, NULL, &o));
 	ASSERT_EQ((long)(len / PMD_SZ), o.moved_pte);
 	/* Whole PMD entries move (move_normal_pmd): the PTE tables go along. */
 	q = mremap(p, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
 	ASSERT_EQ(dst, q);
 	ASSERT_EQ(sum, checksum(q, len));
-	ASSERT_EQ(0, relocate_levels(getpid(), 0, (unsigned long)q, (unsigned long)q + len,
+	ASSERT_EQ(0, relocate_levels_settled(getpid(), 0, (unsigned long)q, (unsigned long)q + len,
 				     NULL, &o));
 	ASSERT_STREQ("ok", o.status);
 	ASSERT_EQ(sum, checksum(q, len));
@@ -317,13 +317,13 @@ TEST_F_TIMEOUT(levels, thp_deposit_follows_pmd_table, 300)
 	TH_LOG("%ld huge pages", huge);
 	sum_rest = checksum(p + PMD_SZ, len - PMD_SZ);
 	/* The PMD table moves; its deposits stay where they are. */
-	ASSERT_EQ(0, relocate_levels(getpid(), 1, start, start + len, "pmd", &o));
+	ASSERT_EQ(0, relocate_levels_settled(getpid(), 1, start, start + len, "pmd", &o));
 	ASSERT_STREQ("ok", o.status);
 	ASSERT_EQ(spans(start, len, PUD_SZ), o.moved_pmd);
 	ASSERT_EQ(0, o.anomalies);
 	/* The PTE level moves the deposited tables: one per huge page. */
 	ASSERT_EQ(0, measure(getpid(), &pl0));
-	ASSERT_EQ(0, relocate_levels(getpid(), 1, start, start + len, "pte", &o));
+	ASSERT_EQ(0, relocate_levels_settled(getpid(), 1, start, start + len, "pte", &o));
 	ASSERT_EQ(0, measure(getpid(), &pl1));
 	ASSERT_STREQ("ok", o.status);
 	ASSERT_EQ(0, o.moved_pte);
@@ -344,7 +344,7 @@ TEST_F_TIMEOUT(levels, thp_deposit_follows_pmd_table, 300)
 		ASSERT_EQ(0, p[i]);
 	ASSERT_EQ(sum_rest, checksum(p + PMD_SZ, len - PMD_SZ));
 	/* Everything back, the split table with it. */
-	ASSERT_EQ(0, relocate_levels(getpid(), 0, start, start + len, NULL, &o));
+	ASSERT_EQ(0, relocate_levels_settled(getpid(), 0, start, start + len, NULL, &o));
 	ASSERT_STREQ("ok", o.status);
 	ASSERT_EQ(1, o.moved_pte);
 	ASSERT_EQ(huge - 1, o.deposits_moved);
@@ -373,7 +373,7 @@ TEST_F_TIMEOUT(levels, collapse_after_relocation, 300)
 	bind_to_node(-1);
 	sum = checksum(p, len);
 	sum_rest = checksum(p + PMD_SZ, len - PMD_SZ);
-	ASSERT_EQ(0, relocate_levels(getpid(), 1, start, start + len, NULL, &o));
+	ASSERT_EQ(0, relocate_levels_settled(getpid(), 1, start, start + len, NULL, &o));
 	ASSERT_EQ((long)(len / PMD_SZ), o.moved_pte);
 	if (madvise(p, len, MADV_COLLAPSE) || anon_huge_kb(p) <= 0) {
 		munmap(p, len);
@@ -381,7 +381,7 @@ TEST_F_TIMEOUT(levels, collapse_after_relocation, 300)
 	}
 	TH_LOG("AnonHugePages %ld kB after collapse", anon_huge_kb(p));
 	ASSERT_EQ(sum, checksum(p, len));
-	ASSERT_EQ(0, relocate_levels(getpid(), 0, start, start + len, NULL, &o));
+	ASSERT_EQ(0, relocate_levels_settled(getpid(), 0, start, start + len, NULL, &o));
 	ASSERT_STREQ("ok", o.status);
 	/* The deposited tables are the relocated PTE tables: on node 1. */
 	ASSERT_EQ(anon_huge_kb(p) / 2048, o.deposits_moved);
@@ -425,7 +425,7 @@ TEST_F_TIMEOUT(levels, thp_and_small_pages_over_two_pud_tables, 300)
 	sum_thp = checksum(thp, len);
 	ASSERT_LT(0, census(getpid(), before));
 	log_census(_metadata, "before", before);
-	ASSERT_EQ(0, relocate_levels(getpid(), 1, 0, 0, NULL, &o));
+	ASSERT_EQ(0, relocate_levels_settled(getpid(), 1, 0, 0, NULL, &o));
 	ASSERT_STREQ("ok", o.status);
 	ASSERT_LT(0, census(getpid(), after));
 	log_census(_metadata, "after", after);
