@@ -387,54 +387,40 @@ TEST_F_TIMEOUT(race, ksm, 600)
 	storm_end(_metadata, "ksm", 0);
 }
 
-/* Pages of p not on node (move_pages with no target), -1 if unknown. */
-static long pages_not_on(char *p, size_t len, int node)
+/* Of the n pages, those not on node (move_pages with no target), or -1. */
+static long pages_not_on(void **pages, size_t n, int *status, int node)
 {
-	size_t n = len / PAGE_SZ, i;
-	void **pages = calloc(n, sizeof(*pages));
-	int *status = calloc(n, sizeof(*status));
 	long off = 0;
+	size_t i;
 
-	if (!pages || !status)
-		off = -1;
-	for (i = 0; off >= 0 && i < n; i++)
-		pages[i] = p + i * PAGE_SZ;
-	if (off >= 0 && move_pages(0, n, pages, NULL, status, 0))
-		off = -1;
-	for (i = 0; off >= 0 && i < n; i++)
+	if (move_pages(0, n, pages, NULL, status, 0))
+		return -1;
+	for (i = 0; i < n; i++)
 		off += status[i] != node;
-	free(pages);
-	free(status);
 	return off;
 }
 
 /*
  * Migration is best effort: a page that compaction or another migration has
  * isolated for a moment stays where it was (upstream's migration.c retries
- * too). Move p to node again until every page is there, a few times at most;
- * returns how many pages are still elsewhere.
+ * too). Given off pages elsewhere, move the n pages to node again until every
+ * one is there, a few times at most; returns how many are still elsewhere,
+ * or -1.
  */
-static long settle_on_node(char *p, size_t len, int node)
+static long settle_on_node(void **pages, int *nodes, int *status, size_t n, int node,
+			   long off)
 {
-	size_t n = len / PAGE_SZ, i;
-	void **pages = calloc(n, sizeof(*pages));
-	int *nodes = calloc(n, sizeof(*nodes)), *status = calloc(n, sizeof(*status));
-	long off = pages_not_on(p, len, node);
+	size_t i;
 	int tries;
 
-	for (tries = 0; off && pages && nodes && status && tries < 10; tries++) {
+	for (tries = 0; off > 0 && tries < 10; tries++) {
 		usleep(10000);
-		for (i = 0; i < n; i++) {
-			pages[i] = p + i * PAGE_SZ;
+		for (i = 0; i < n; i++)
 			nodes[i] = node;
-		}
 		if (move_pages(0, n, pages, nodes, status, MPOL_MF_MOVE) < 0)
-			break;
-		off = pages_not_on(p, len, node);
+			return -1;
+		off = pages_not_on(pages, n, status, node);
 	}
-	free(pages);
-	free(nodes);
-	free(status);
 	return off;
 }
 
@@ -473,12 +459,12 @@ TEST_F_TIMEOUT(race, migration, 600)
 			ASSERT_LE(0, migrate_pages(0, 8 * sizeof(to_mask), &from_mask, &to_mask));
 			break;
 		}
-		off = pages_not_on(p, len, to);
+		off = pages_not_on(pages, n, status, to);
 		ASSERT_LE(0, off);
-		if (off) {
-			retried += off;
-			misplaced += settle_on_node(p, len, to);
-		}
+		retried += off;
+		off = settle_on_node(pages, nodes, status, n, to, off);
+		ASSERT_LE(0, off);
+		misplaced += off;
 		bad += pattern_errors(p, len, 11);
 		rounds++;
 	}
