@@ -268,6 +268,18 @@ int settle_freed_tables(void)
 	return ret;
 }
 
+/* Whether /proc/modules lists the module `name`: 1 or 0, or -errno. */
+int module_listed(const char *name)
+{
+	char buf[65536], pat[64];
+	ssize_t n = read_file("/proc/modules", buf, sizeof(buf));
+
+	if (n < 0)
+		return n;
+	snprintf(pat, sizeof(pat), "%s ", name);
+	return strstr(buf, pat) != NULL;
+}
+
 /* Whether the module can be driven here: loaded, and two nodes with memory. */
 const char *relocation_unavailable(void)
 {
@@ -545,4 +557,30 @@ uint64_t checksum(const void *p, size_t len)
 	for (i = 0; i < len / 8; i++)
 		sum = (sum ^ w[i]) * 0x100000001b3ULL;
 	return sum;
+}
+
+/*
+ * Fill len bytes at p with the pattern of seed, in 4 KiB pages (THP off),
+ * bound to node meanwhile: the page tables that the faults allocate are
+ * allocated there.
+ */
+void populate_on_node(void *p, size_t len, int node, uint64_t seed)
+{
+	madvise(p, len, MADV_NOHUGEPAGE);
+	bind_to_node(node);
+	fill_pattern(p, len, seed);
+	bind_to_node(-1);
+}
+
+/*
+ * A private anonymous mapping of len bytes from mmap_aligned(), populated
+ * by populate_on_node(); MAP_FAILED if there is none.
+ */
+void *map_anon_on_node(size_t len, int node, uint64_t seed)
+{
+	void *p = mmap_aligned(len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p != MAP_FAILED)
+		populate_on_node(p, len, node, seed);
+	return p;
 }

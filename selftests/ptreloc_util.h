@@ -80,6 +80,7 @@ enum level { PGD, P4D, PUD, PMD, PTE, LEVELS };
 
 int census(pid_t pid, long counts[LEVELS][MAX_NODES]);
 int settle_freed_tables(void);
+int module_listed(const char *name);
 const char *relocation_unavailable(void);
 
 /* Counters independent of the module */
@@ -115,6 +116,8 @@ void *mmap_aligned(size_t len, int prot, int flags, int fd, off_t off);
 uint64_t pattern_word(uint64_t seed, size_t i);
 void fill_pattern(void *p, size_t len, uint64_t seed);
 uint64_t checksum(const void *p, size_t len);
+void populate_on_node(void *p, size_t len, int node, uint64_t seed);
+void *map_anon_on_node(size_t len, int node, uint64_t seed);
 
 /* Assertions: for files that include kselftest_harness.h first. */
 #ifdef __KSELFTEST_HARNESS_H

@@ -89,6 +89,18 @@ static void storm_end(struct __test_metadata *_metadata, const char *what, int e
 		EXPECT_EQ(0, c.enomem);
 }
 
+/*
+ * The usual end of a scenario: it got something done (done > 0), found
+ * nothing bad, and the storm moved tables meanwhile.
+ */
+static void scenario_end(struct __test_metadata *_metadata, const char *what, long done,
+			 long bad)
+{
+	EXPECT_GT(done, 0);
+	EXPECT_EQ(0, bad);
+	storm_end(_metadata, what, 0);
+}
+
 /* Write a value to a sysfs or procfs file, returning the old one in old. */
 static int swap_setting(const char *path, const char *value, char *old, size_t size)
 {
@@ -182,9 +194,7 @@ TEST_F_TIMEOUT(race, fault_threads, 600)
 	}
 	ksft_print_msg("fault_threads: %ld mappings of 16 MiB filled and checked, %ld bad words\n",
 		       rounds, bad);
-	EXPECT_GT(rounds, 0);
-	EXPECT_EQ(0, bad);
-	storm_end(_metadata, "fault_threads", 0);
+	scenario_end(_metadata, "fault_threads", rounds, bad);
 }
 
 /*
@@ -338,9 +348,7 @@ TEST_F_TIMEOUT(race, thp_split_collapse, 600)
 		ctl_write_path(scan, old_scan);
 	ksft_print_msg("thp_split_collapse: %ld rounds, %ld successful MADV_COLLAPSE, %ld bad\n",
 		       rounds, collapsed, bad);
-	EXPECT_GT(rounds, 0);
-	EXPECT_EQ(0, bad);
-	storm_end(_metadata, "thp_split_collapse", 0);
+	scenario_end(_metadata, "thp_split_collapse", rounds, bad);
 }
 
 #define KSM_GRACE_S 120
@@ -382,9 +390,7 @@ TEST_F_TIMEOUT(race, ksm, 600)
 	ctl_write_path(sleep_ms, old_sleep);
 	ctl_write_path(run, old_run);
 	ksft_print_msg("ksm: %ld rounds, up to %ld pages merged, %ld bad words\n", rounds, most, bad);
-	EXPECT_GT(most, 0);
-	EXPECT_EQ(0, bad);
-	storm_end(_metadata, "ksm", 0);
+	scenario_end(_metadata, "ksm", most, bad);
 }
 
 /* Of the n pages, those not on node (move_pages with no target), or -1. */
@@ -681,9 +687,7 @@ TEST_F_TIMEOUT(race, vmsplice_pinned, 600)
 	}
 	ksft_print_msg("vmsplice_pinned: %ld rounds of 1 MiB spliced, %ld words not coherent\n",
 		       rounds, bad);
-	EXPECT_GT(rounds, 0);
-	EXPECT_EQ(0, bad);
-	storm_end(_metadata, "vmsplice_pinned", 0);
+	scenario_end(_metadata, "vmsplice_pinned", rounds, bad);
 }
 
 /* Children with 32 PTE tables each exit while the storm moves them. */
@@ -714,9 +718,7 @@ TEST_F_TIMEOUT(race, exit_mid_relocation, 600)
 		children++;
 	}
 	ksft_print_msg("exit_mid_relocation: %ld children of 64 MiB exited\n", children);
-	EXPECT_GT(children, 0);
-	EXPECT_EQ(0, failed);
-	storm_end(_metadata, "exit_mid_relocation", 0);
+	scenario_end(_metadata, "exit_mid_relocation", children, failed);
 }
 
 /* An ext2 file system on a loop device at EXT2_DIR; 0 on success. */
@@ -769,9 +771,7 @@ TEST_F_TIMEOUT(race, dirty_shared_file, 900)
 	unlink(EXT2_DIR "/data");
 	ksft_print_msg("dirty_shared_file: %ld rounds of 8 MiB written back and read from disk, %ld bad words\n",
 		       rounds, bad);
-	EXPECT_GT(rounds, 0);
-	EXPECT_EQ(0, bad);
-	storm_end(_metadata, "dirty_shared_file", 0);
+	scenario_end(_metadata, "dirty_shared_file", rounds, bad);
 }
 
 static long referenced_kb(pid_t pid)

@@ -19,15 +19,6 @@ static long spans(unsigned long start, size_t len, unsigned long span)
 	return (long)(((start + len - 1) / span) - (start / span) + 1);
 }
 
-/* Populate with 4 KiB pages, page tables on node 0. */
-static void populate_small(void *p, size_t len, uint64_t seed)
-{
-	madvise(p, len, MADV_NOHUGEPAGE);
-	bind_to_node(0);
-	fill_pattern(p, len, seed);
-	bind_to_node(-1);
-}
-
 /* Bytes of AnonHugePages in the VMA that starts at p, from smaps. */
 static long anon_huge_kb(void *p)
 {
@@ -93,10 +84,9 @@ TEST_F_TIMEOUT(levels, each_level_alone, 300)
 	uint64_t sum;
 	char *p;
 
-	p = mmap_aligned(len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	p = map_anon_on_node(len, 0, 1);
 	ASSERT_NE(MAP_FAILED, p);
 	start = (unsigned long)p;
-	populate_small(p, len, 1);
 	sum = checksum(p, len);
 	move_level(_metadata, p, len, "pmd", PMD, spans(start, len, PUD_SZ));
 	ASSERT_EQ(sum, checksum(p, len));
@@ -122,10 +112,9 @@ TEST_F_TIMEOUT(levels, all_levels_at_once, 300)
 	uint64_t sum;
 	char *p;
 
-	p = mmap_aligned(len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	p = map_anon_on_node(len, 0, 3);
 	ASSERT_NE(MAP_FAILED, p);
 	start = (unsigned long)p;
-	populate_small(p, len, 3);
 	sum = checksum(p, len);
 	pmds = spans(start, len, PUD_SZ);
 	puds = spans(start, len, P4D_SZ);
@@ -180,8 +169,8 @@ TEST_F_TIMEOUT(levels, second_pud_table, 300)
 	ASSERT_EQ((char *)(1UL << 40), low);
 	high = mmap_aligned(len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, high);
-	populate_small(low, len, 4);
-	populate_small(high, len, 5);
+	populate_on_node(low, len, 0, 4);
+	populate_on_node(high, len, 0, 5);
 	sum_low = checksum(low, len);
 	sum_high = checksum(high, len);
 	ASSERT_LT(0, census(getpid(), before));
@@ -222,7 +211,7 @@ TEST_F_TIMEOUT(levels, sparse_mapping, 300)
 			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
 
 		ASSERT_EQ(want, p);
-		populate_small(p, PMD_SZ, 10 + i);
+		populate_on_node(p, PMD_SZ, 0, 10 + i);
 		sums[i] = checksum(p, PMD_SZ);
 	}
 	ASSERT_EQ(0, measure(getpid(), &before));
@@ -254,10 +243,9 @@ TEST_F_TIMEOUT(levels, mremap_of_relocated_range, 300)
 	struct outcome o;
 	uint64_t sum;
 
-	p = mmap_aligned(len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	p = map_anon_on_node(len, 0, 20);
 	ASSERT_NE(MAP_FAILED, p);
 	start = (unsigned long)p;
-	populate_small(p, len, 20);
 	sum = checksum(p, len);
 	ASSERT_EQ(0, relocate_levels_settled(getpid(), 1, start, start + len, NULL, &o));
 	ASSERT_EQ((long)(len / PMD_SZ), o.moved_pte);
@@ -417,7 +405,7 @@ TEST_F_TIMEOUT(levels, thp_and_small_pages_over_two_pud_tables, 300)
 	low = mmap(low, len, PROT_READ | PROT_WRITE,
 		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
 	ASSERT_EQ((char *)(1UL << 40), low);
-	populate_small(low, len, 50);
+	populate_on_node(low, len, 0, 50);
 	thp = map_thp(len, 51);
 	if (!thp)
 		SKIP(return, "no transparent huge pages here");

@@ -54,15 +54,6 @@ static int move_tables(pid_t pid, int node, unsigned long start, unsigned long e
 	return relocate_levels_settled(pid, node, start, end, levels_under_test, o);
 }
 
-/* Populate len bytes at p with page tables on node 0, THP off. */
-static void populate_on_node0(void *p, size_t len, uint64_t seed)
-{
-	madvise(p, len, MADV_NOHUGEPAGE);
-	bind_to_node(0);
-	fill_pattern(p, len, seed);
-	bind_to_node(-1);
-}
-
 /* Relocate [p, p + len) to `to` and check data and placement. */
 static void move_and_check(struct __test_metadata *_metadata, void *p,
 			   size_t len, int from, int to)
@@ -98,9 +89,8 @@ TEST_F_TIMEOUT(slow, anon_private, 300)
 	char *p;
 
 	SKIP_UNLESS_AVAILABLE();
-	p = mmap_aligned(len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	p = map_anon_on_node(len, 0, 1);
 	ASSERT_NE(MAP_FAILED, p);
-	populate_on_node0(p, len, 1);
 	move_and_check(_metadata, p, len, 0, 1);
 	/* A second request finds everything in place. */
 	ASSERT_EQ(0, move_tables(getpid(), 1, (unsigned long)p, (unsigned long)p + len, &o));
@@ -117,7 +107,7 @@ static void shared_file_case(struct __test_metadata *_metadata, int fd, size_t l
 	ASSERT_EQ(0, ftruncate(fd, len));
 	p = mmap_aligned(len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	ASSERT_NE(MAP_FAILED, p);
-	populate_on_node0(p, len, 2);
+	populate_on_node(p, len, 0, 2);
 	move_and_check(_metadata, p, len, 0, 1);
 	/* Writes through the moved tables reach the file. */
 	fill_pattern(p, len, 3);
@@ -204,9 +194,8 @@ TEST_F_TIMEOUT(slow, fork_child_shares_cow_pages, 300)
 	int status;
 
 	SKIP_UNLESS_AVAILABLE();
-	p = mmap_aligned(len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	p = map_anon_on_node(len, 0, 5);
 	ASSERT_NE(MAP_FAILED, p);
-	populate_on_node0(p, len, 5);
 	sum = checksum(p, len);
 	ASSERT_EQ(0, pipe(to_child));
 	ASSERT_EQ(0, pipe(to_parent));
@@ -243,9 +232,8 @@ TEST_F_TIMEOUT(slow, soft_dirty_bits_preserved, 300)
 	int fd;
 
 	SKIP_UNLESS_AVAILABLE();
-	p = mmap_aligned(len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	p = map_anon_on_node(len, 0, 7);
 	ASSERT_NE(MAP_FAILED, p);
-	populate_on_node0(p, len, 7);
 	/* Clear soft-dirty, then dirty every third page. */
 	fd = open("/proc/self/clear_refs", O_WRONLY);
 	ASSERT_LE(0, fd);
@@ -309,9 +297,8 @@ TEST_F_TIMEOUT(slow, swapped_out_entries, 300)
 	SKIP_UNLESS_AVAILABLE();
 	if (read_file("/proc/swaps", swaps, sizeof(swaps)) <= 0 || !strchr(swaps, '/'))
 		SKIP(return, "no swap device (the guest runner sets up zram)");
-	p = mmap_aligned(len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	p = map_anon_on_node(len, 0, 13);
 	ASSERT_NE(MAP_FAILED, p);
-	populate_on_node0(p, len, 13);
 	sum = checksum(p, len);
 	pm_before = malloc(pages * 8);
 	pm_after = malloc(pages * 8);
@@ -351,7 +338,7 @@ TEST_F_TIMEOUT(slow, uffd_wp_bits_and_markers_preserved, 300)
 	ASSERT_EQ(0, ftruncate(fd, len));
 	p = mmap_aligned(len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	ASSERT_NE(MAP_FAILED, p);
-	populate_on_node0(p, len, 14);
+	populate_on_node(p, len, 0, 14);
 	sum = checksum(p, len);
 	reg.range.start = wp.range.start = (unsigned long)p;
 	reg.range.len = wp.range.len = len;
@@ -396,9 +383,8 @@ TEST_F_TIMEOUT(slow, prot_none_and_mprotect, 300)
 	char *p;
 
 	SKIP_UNLESS_AVAILABLE();
-	p = mmap_aligned(len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	p = map_anon_on_node(len, 0, 8);
 	ASSERT_NE(MAP_FAILED, p);
-	populate_on_node0(p, len, 8);
 	sum = checksum(p, len);
 	ASSERT_EQ(0, mprotect(p, len / 2, PROT_NONE));
 	ASSERT_EQ(0, mprotect(p + len / 2, len / 4, PROT_READ));
@@ -507,8 +493,8 @@ TEST_F_TIMEOUT(slow, range_limited_request, 300)
 	b = mmap_aligned(len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, a);
 	ASSERT_NE(MAP_FAILED, b);
-	populate_on_node0(a, len, 10);
-	populate_on_node0(b, len, 11);
+	populate_on_node(a, len, 0, 10);
+	populate_on_node(b, len, 0, 11);
 	ASSERT_LT(0, census(getpid(), before));
 	/* Half of a's range: only the tables that map it move. */
 	ASSERT_EQ(0, move_tables(getpid(), 1, (unsigned long)a + PAGE_SZ,
@@ -554,10 +540,8 @@ TEST_F_TIMEOUT(slow, threaded_writers_lose_nothing, 600)
 
 	SKIP_UNLESS_AVAILABLE();
 	for (i = 0; i < WRITERS; i++) {
-		w[i].p = mmap_aligned(len, PROT_READ | PROT_WRITE,
-				      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		w[i].p = map_anon_on_node(len, 0, 20 + i);
 		ASSERT_NE(MAP_FAILED, w[i].p);
-		populate_on_node0(w[i].p, len, 20 + i);
 		w[i].len = len;
 		w[i].stop = &stop;
 		w[i].rounds = 0;
@@ -589,9 +573,8 @@ TEST_F_TIMEOUT(slow, ping_pong_hundred_times, 600)
 	int i;
 
 	SKIP_UNLESS_AVAILABLE();
-	p = mmap_aligned(len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	p = map_anon_on_node(len, 0, 12);
 	ASSERT_NE(MAP_FAILED, p);
-	populate_on_node0(p, len, 12);
 	sum = checksum(p, len);
 	/* Every level of the range on node 0 first (the upper ones too). */
 	ASSERT_EQ(0, move_tables(getpid(), 0, (unsigned long)p, (unsigned long)p + len, &o));
@@ -668,9 +651,8 @@ TEST_F_TIMEOUT(slow, one_gib_anon_mapping, 1200)
 	SKIP_UNLESS_AVAILABLE();
 	if (node_mem_total_kb(0) < (long)(len / 1024) * 3 / 2)
 		SKIP(return, "node 0 has less than 1.5 GiB");
-	p = mmap_aligned(len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	p = map_anon_on_node(len, 0, 15);
 	ASSERT_NE(MAP_FAILED, p);
-	populate_on_node0(p, len, 15);
 	sum = checksum(p, len);
 	ASSERT_EQ(0, measure(getpid(), &before));
 	ASSERT_EQ(0, move_tables(getpid(), 1, (unsigned long)p, (unsigned long)p + len, &o));

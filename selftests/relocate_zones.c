@@ -99,12 +99,8 @@ TEST_F_TIMEOUT(zones, dma32_then_normal, 300)
 	uint64_t sum;
 	char *p;
 
-	p = mmap_aligned(len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	p = map_anon_on_node(len, 1, 1);
 	ASSERT_NE(MAP_FAILED, p);
-	madvise(p, len, MADV_NOHUGEPAGE);
-	bind_to_node(1);
-	fill_pattern(p, len, 1);
-	bind_to_node(-1);
 	sum = checksum(p, len);
 	/* Warm up the kpageflags buffer before counting. */
 	zone_pgtables(&self->node0[DMA32]);
