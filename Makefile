@@ -29,7 +29,12 @@ KMAKE = $(MAKE) -C $(KDIR) LLVM=1
 BUILD = $(top)/build/$(FLAVOUR)
 # What Kbuild needs to see of the tree: it is copied to $(BUILD), because
 # Kbuild writes its objects next to the sources and the flavours must not mix.
-MODULE_SRCS = Kbuild VERSION $(wildcard rust/*/*.rs rust/*/*.c rust/*/*.h)
+# Every Rust, C and header file under rust/, at any depth, except the host
+# tests; --delete drops copies of files removed or moved in the tree (a
+# stale table.rs beside table/mod.rs would not build), and keeps objects.
+copy-module-srcs = mkdir -p $(1)/rust && rsync -a Kbuild VERSION $(1)/ && \
+	rsync -a --delete --exclude=request-tests/ --include='*/' --include='*.rs' \
+		--include='*.[ch]' --exclude='*' rust/ $(1)/rust/
 
 all: module selftests tools
 
@@ -40,8 +45,7 @@ kernel-ready:
 	@test -f $(KDIR)/.ptreloc-stamp || { echo "kernel flavour $(FLAVOUR) not built: running setup"; scripts/setup $(FLAVOUR); }
 
 module: kernel-ready
-	@mkdir -p $(BUILD)
-	@rsync -a --relative $(MODULE_SRCS) $(BUILD)/
+	@$(call copy-module-srcs,$(BUILD))
 	$(KMAKE) M=$(BUILD) modules
 	@echo "built $(BUILD)/ptreloc.ko"
 
@@ -63,8 +67,8 @@ lint: kernel-ready
 	rustfmt --check --edition 2021 --config-path $(KSRC)/.rustfmt.toml \
 		rust/ptreloc/relocator.rs rust/ptreloc_test/ptreloc_test.rs \
 		rust/request-tests/src/lib.rs
-	@rm -rf $(BUILD)-clippy && mkdir -p $(BUILD)-clippy
-	@rsync -a --relative $(MODULE_SRCS) $(BUILD)-clippy/
+	@rm -rf $(BUILD)-clippy
+	@$(call copy-module-srcs,$(BUILD)-clippy)
 	$(KMAKE) M=$(BUILD)-clippy CLIPPY=1 modules
 	$(KSRC)/scripts/checkpatch.pl --no-tree --quiet --show-types -f rust/*/*.c rust/*/*.h
 	# The harness's SKIP idiom is a macro with a return, its ASSERTs expand

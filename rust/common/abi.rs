@@ -26,6 +26,16 @@ pub(crate) const LEVEL_PTE: u32 = 1 << 0;
 pub(crate) const LEVEL_PMD: u32 = 1 << 1;
 pub(crate) const LEVEL_PUD: u32 = 1 << 2;
 
+// They are `Level::mask()` bits, which both modules use to make and read them.
+const _: () = {
+    use crate::level::Level;
+    assert!(
+        LEVEL_PTE == 1 << Level::Pte as u32
+            && LEVEL_PMD == 1 << Level::Pmd as u32
+            && LEVEL_PUD == 1 << Level::Pud as u32
+    );
+};
+
 /// One relocation request.
 #[repr(C)]
 pub(crate) struct PtrelocRequest {

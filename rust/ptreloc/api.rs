@@ -14,20 +14,14 @@ use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::ffi::{c_int, c_ulong};
 use kernel::prelude::*;
 
-use crate::abi::{PtrelocOutcome, PtrelocRequest, LEVEL_PMD, LEVEL_PTE, LEVEL_PUD};
+use crate::abi::{PtrelocOutcome, PtrelocRequest};
 use crate::control::{self, State, MAX_BATCH};
-use crate::inject::AdInjector;
+use crate::level::Levels;
 use crate::mm::PinnedMm;
-use crate::relocate::{self, Outcome};
-use crate::request::{Level, Levels, RelocateRequest};
-use crate::table::{Lookup, Slot};
-
-// The API's level bits are `Levels` masks.
-const _: () = assert!(
-    LEVEL_PTE == 1 << Level::Pte as u32
-        && LEVEL_PMD == 1 << Level::Pmd as u32
-        && LEVEL_PUD == 1 << Level::Pud as u32
-);
+use crate::outcome::Outcome;
+use crate::relocate;
+use crate::request::RelocateRequest;
+use crate::table::{AdInjector, Lookup, Slot};
 
 static STATE: AtomicPtr<State> = AtomicPtr::new(null_mut());
 
@@ -108,12 +102,9 @@ fn summary(o: &Outcome) -> PtrelocOutcome {
     PtrelocOutcome {
         moved: o.per_level.map(|l| l.moved),
         deposits_moved: o.deposits_moved,
-        examined: o.examined,
-        already: o.already,
-        skipped: o.skipped_changed
-            + o.skipped_contended
-            + o.skipped_crowded
-            + o.skipped_hugetlb_tables,
+        examined: o.examined(),
+        already: o.already(),
+        skipped: o.skipped.total(),
         ad_entries: o.ad_entries,
         anomalies: o.anomalies,
         batches: o.batches,

@@ -24,17 +24,18 @@ use core::fmt::Write;
 use kernel::prelude::*;
 
 use crate::mm::{MmapWriteGuard, PinnedMm};
-use crate::sys::{self, PTRS_PER_TABLE};
+use crate::sys;
 use crate::table::{self, Entry};
 use crate::text::TextBuf;
+use crate::x86::{P4D_SIZE, PMD_SIZE, PTRS_PER_TABLE, PUD_SIZE};
 
 /// Whether the 1 GiB span at `addr` lies inside one hugetlb VMA: its PMD
 /// table may then be shared with other processes and unshared under their
 /// rmap lock alone (`huge_pmd_unshare`), so we must not walk it.
 fn shared_hugetlb_span(guard: &MmapWriteGuard<'_>, addr: usize) -> bool {
-    guard.find_vma(addr).is_some_and(|vma| {
-        vma.is_hugetlb() && vma.start() <= addr && vma.end() >= addr + sys::PUD_SIZE
-    })
+    guard
+        .find_vma(addr)
+        .is_some_and(|vma| vma.is_hugetlb() && vma.start() <= addr && vma.end() >= addr + PUD_SIZE)
 }
 
 /// Counts per level (`pgd`, `p4d`, `pud`, `pmd`, `pte`) and node.
@@ -68,8 +69,7 @@ impl Census {
         let mut census = Self {
             nodes,
             counts: KVec::from_elem(0, nodes * LEVELS.len(), GFP_KERNEL)?,
-            // SAFETY: reads a boot-time constant.
-            p4d_folded: !unsafe { sys::ptreloc_pgtable_l5_enabled() },
+            p4d_folded: !sys::pgtable_l5_enabled(),
         };
         let mm = guard.mm().as_ptr();
         let user_end = guard.mm().user_end();
@@ -77,7 +77,7 @@ impl Census {
         // each entry is read once and followed only if it points to a table.
         unsafe {
             let pgd0 = sys::ptreloc_pgd_offset(mm, 0);
-            census.count(PGD, sys::ptreloc_pgd_page(pgd0));
+            census.count(PGD, sys::ptreloc_virt_to_page(pgd0.cast()));
             let pgd_size = table::pgd_entry_size();
             let mut addr = 0;
             while addr < user_end {
@@ -85,7 +85,7 @@ impl Census {
                 let e = sys::ptreloc_pgdp_get(pgd);
                 if table::pgd_is_table(e) {
                     if !census.p4d_folded {
-                        census.count(P4D, sys::ptreloc_p4d_page(e));
+                        census.count(P4D, sys::pgd_page(e));
                     }
                     census.p4d_span(guard, pgd, addr, (addr + pgd_size).min(user_end));
                 }
@@ -112,11 +112,11 @@ impl Census {
                 let p4d = sys::ptreloc_p4d_offset(pgd, addr);
                 let e = sys::ptreloc_p4dp_get(p4d);
                 if table::p4d_is_table(e) {
-                    self.count(PUD, sys::ptreloc_pud_page(e));
+                    self.count(PUD, sys::p4d_page(e));
                     self.pud_table(guard, p4d, addr);
                 }
             }
-            addr += sys::P4D_SIZE;
+            addr += P4D_SIZE;
         }
     }
 
@@ -125,7 +125,7 @@ impl Census {
     /// `p4d` must point to a PUD table of the mm whose mmap lock `guard` holds.
     unsafe fn pud_table(&mut self, guard: &MmapWriteGuard<'_>, p4d: *mut sys::P4d, base: usize) {
         for i in 0..PTRS_PER_TABLE {
-            let addr = base + i * sys::PUD_SIZE;
+            let addr = base + i * PUD_SIZE;
             if shared_hugetlb_span(guard, addr) {
                 continue;
             }
@@ -134,7 +134,7 @@ impl Census {
                 let pud = sys::ptreloc_pud_offset(p4d, addr);
                 let e = sys::ptreloc_pudp_get(pud);
                 if table::pud_is_table(e) {
-                    self.count(PMD, sys::ptreloc_pmd_page(e));
+                    self.count(PMD, sys::pud_page(e));
                     self.pmd_table(pud, addr);
                 }
             }
@@ -147,9 +147,8 @@ impl Census {
     unsafe fn pmd_table(&mut self, pud: *mut sys::pud_t, base: usize) {
         for i in 0..PTRS_PER_TABLE {
             // SAFETY: as for `of`.
-            let e = unsafe {
-                sys::ptreloc_pmdp_get(sys::ptreloc_pmd_offset(pud, base + i * sys::PMD_SIZE))
-            };
+            let e =
+                unsafe { sys::ptreloc_pmdp_get(sys::ptreloc_pmd_offset(pud, base + i * PMD_SIZE)) };
             if let Some(table) = Entry::from_pmd(e).table() {
                 self.count_on(PTE, table.node());
             }

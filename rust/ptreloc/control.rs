@@ -28,12 +28,15 @@ use kernel::sync::Mutex;
 use crate::census::Census;
 use crate::claims::Claims;
 use crate::debugfs::{check_admin, enodata, FileKind};
-use crate::relocate::{self, Outcome};
-use crate::request::{
-    self, CensusRequest, EvacuateRequest, Level, Limits, ParseError, RelocateRequest,
-};
+use crate::errno;
+use crate::level::Level;
+use crate::outcome::Outcome;
+use crate::relocate;
+use crate::request::{self, CensusRequest, EvacuateRequest, Limits, RelocateRequest};
 use crate::sys;
 use crate::text::TextBuf;
+use crate::words::ParseError;
+use crate::x86;
 
 /// Default PTE tables per mmap-lock hold. A batch shares one TLB flush on
 /// every CPU and one round of rmap locking. Measured on a 1 GiB mapping (512
@@ -104,45 +107,26 @@ struct Stats {
     moved_per_level: [AtomicU64; 3],
     ad_entries: AtomicU64,
     anomalies: AtomicU64,
-    /// Failures by errno, in the order of [`ERRNOS`]; the last is "other".
-    failures: [AtomicU64; ERRNOS.len() + 1],
+    /// Failures by errno ([`errno::slot`]).
+    failures: [AtomicU64; errno::COUNTED],
 }
 
-/// The errnos a request can fail with, as `stats` names them.
-const ERRNOS: [(Error, &str); 7] = [
-    (EINVAL, "EINVAL"),
-    (ENODEV, "ENODEV"),
-    (ESRCH, "ESRCH"),
-    (ENOMEM, "ENOMEM"),
-    (EINTR, "EINTR"),
-    (EPERM, "EPERM"),
-    (EBUSY, "EBUSY"),
-];
-
-fn errno_name(errno: i32) -> &'static str {
-    ERRNOS
-        .iter()
-        .find(|(e, _)| -e.to_errno() == errno)
-        .map_or("other", |(_, name)| name)
+/// The name of a positive errno, as in an outcome: `other` if not counted
+/// by name.
+fn errno_name(code: i32) -> &'static str {
+    errno::name(errno::slot(-code))
 }
 
 impl Stats {
     fn fail(&self, e: Error) {
-        let i = ERRNOS
-            .iter()
-            .position(|(known, _)| *known == e)
-            .unwrap_or(ERRNOS.len());
-        self.failures[i].fetch_add(1, Relaxed);
+        self.failures[errno::slot(e.to_errno())].fetch_add(1, Relaxed);
     }
 
     fn add(&self, o: &Outcome) {
-        self.tables_examined.fetch_add(o.examined, Relaxed);
-        self.tables_moved.fetch_add(o.moved, Relaxed);
-        self.tables_already.fetch_add(o.already, Relaxed);
-        self.tables_skipped.fetch_add(
-            o.skipped_changed + o.skipped_contended + o.skipped_crowded + o.skipped_hugetlb_tables,
-            Relaxed,
-        );
+        self.tables_examined.fetch_add(o.examined(), Relaxed);
+        self.tables_moved.fetch_add(o.moved(), Relaxed);
+        self.tables_already.fetch_add(o.already(), Relaxed);
+        self.tables_skipped.fetch_add(o.skipped.total(), Relaxed);
         for level in Level::ALL {
             self.moved_per_level[level.index()]
                 .fetch_add(o.per_level[level.index()].moved, Relaxed);
@@ -169,14 +153,11 @@ impl Stats {
             let moved = self.moved_per_level[level.index()].load(Relaxed);
             writeln!(out, "{}_tables_moved {moved}", level.name())?;
         }
-        for (i, (_, name)) in ERRNOS.iter().enumerate() {
-            writeln!(out, "failed_{name} {}", self.failures[i].load(Relaxed))?;
+        for (slot, failures) in self.failures.iter().enumerate() {
+            let name = errno::name(slot);
+            writeln!(out, "failed_{name} {}", failures.load(Relaxed))?;
         }
-        writeln!(
-            out,
-            "failed_other {}",
-            self.failures[ERRNOS.len()].load(Relaxed)
-        )
+        Ok(())
     }
 }
 
@@ -216,14 +197,14 @@ fn format_outcome(o: &Outcome, out: &mut TextBuf) -> core::fmt::Result {
         }
     }
     let rows = [
-        ("tables_examined", o.examined),
-        ("tables_moved", o.moved),
-        ("tables_already_on_node", o.already),
+        ("tables_examined", o.examined()),
+        ("tables_moved", o.moved()),
+        ("tables_already_on_node", o.already()),
         ("skipped_hugetlb_vmas", o.skipped_hugetlb_vmas),
-        ("skipped_hugetlb_tables", o.skipped_hugetlb_tables),
-        ("skipped_changed", o.skipped_changed),
-        ("skipped_contended", o.skipped_contended),
-        ("skipped_crowded", o.skipped_crowded),
+        ("skipped_hugetlb_tables", o.skipped.hugetlb_tables),
+        ("skipped_changed", o.skipped.changed),
+        ("skipped_contended", o.skipped.contended),
+        ("skipped_crowded", o.skipped.crowded),
         ("ad_entries_carried", o.ad_entries),
         ("ad_dirty_carried", o.ad_dirty),
         ("anomalies", o.anomalies),
@@ -258,12 +239,11 @@ pub(crate) fn limits() -> Limits {
     Limits {
         // SAFETY: fixed after boot.
         nr_node_ids: unsafe { bindings::nr_node_ids },
-        page_size: sys::PAGE_SIZE as u64,
-        // SAFETY: reads a boot-time constant.
-        user_end: if unsafe { sys::ptreloc_pgtable_l5_enabled() } {
-            sys::USER_END_L5 as u64
+        page_size: x86::PAGE_SIZE as u64,
+        user_end: if sys::pgtable_l5_enabled() {
+            x86::USER_END_L5 as u64
         } else {
-            sys::USER_END_L4 as u64
+            x86::USER_END_L4 as u64
         },
         max_pfn: max_pfn(),
     }
@@ -272,15 +252,13 @@ pub(crate) fn limits() -> Limits {
 /// One past the highest page frame of any online node (`max_pfn` is not
 /// exported).
 fn max_pfn() -> u64 {
-    // SAFETY: `nr_node_ids` is fixed after boot; the helpers read the span of
-    // online nodes only.
-    unsafe {
-        (0..bindings::nr_node_ids as i32)
-            .filter(|n| sys::ptreloc_node_online(*n))
-            .map(|n| sys::ptreloc_node_end_pfn(n) as u64)
-            .max()
-            .unwrap_or(0)
-    }
+    // SAFETY: fixed after boot.
+    let nr_node_ids = unsafe { bindings::nr_node_ids } as i32;
+    (0..nr_node_ids)
+        .filter(|n| sys::node_online(*n))
+        .map(|n| sys::node_pfn_span(n).1)
+        .max()
+        .unwrap_or(0)
 }
 
 impl From<ParseError> for Error {

@@ -22,6 +22,9 @@ use crate::sys;
 /// The current task holds `lock`, which stays valid while held: page-table
 /// locks live in (or are owned by) a page-table page, which is freed only
 /// after an RCU grace period once it is unreachable.
+///
+/// Not `Send` (the `NonNull` sees to it) on purpose: a spinlock is released
+/// by the task that took it.
 pub(crate) struct SpinGuard {
     lock: NonNull<sys::spinlock_t>,
 }
@@ -128,6 +131,9 @@ pub(crate) const MAX_RMAP_LOCKS: usize = 32;
 /// `held[..len]` are `Some`, the rest `None`. Every lock in it is held for
 /// writing by the current task and its object is pinned by a VMA of an mm
 /// whose mmap lock the task holds.
+///
+/// Not `Send` (the `NonNull`s see to it) on purpose: a rwsem held for
+/// writing is released by the task that took it.
 pub(crate) struct RmapLocks {
     held: [Option<RmapLock>; MAX_RMAP_LOCKS],
     len: usize,

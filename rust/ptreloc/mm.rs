@@ -63,7 +63,7 @@ impl PinnedMm {
     /// (or is exiting) and our reference is the last one.
     pub(crate) fn is_orphaned(&self) -> bool {
         // SAFETY: the mm is live (type invariant).
-        unsafe { sys::ptreloc_mm_users(self.as_ptr()) <= 1 }
+        unsafe { sys::mm_users(self.as_ptr()) <= 1 }
     }
 
     /// Whether a device walks this mm's page tables through the IOMMU (SVA):
@@ -73,14 +73,17 @@ impl PinnedMm {
         unsafe { sys::ptreloc_mm_valid_pasid(self.as_ptr()) }
     }
 
-    /// The end of the user address space of this mm.
     /// The page frame of the mm's PGD (fixed for the mm's life).
     pub(crate) fn pgd_pfn(&self) -> u64 {
         // SAFETY: the mm is live (type invariant); `mm->pgd` is set at
-        // creation and freed only with the mm.
-        unsafe { sys::ptreloc_mm_pgd_pfn(self.mm.as_ptr()) as u64 }
+        // creation, freed only with the mm, and in the direct map.
+        unsafe {
+            let pgd = sys::mm_pgd(self.as_ptr());
+            sys::ptreloc_page_to_pfn(sys::ptreloc_virt_to_page(pgd.cast())) as u64
+        }
     }
 
+    /// The end of the user address space of this mm.
     pub(crate) fn user_end(&self) -> usize {
         // SAFETY: the mm is live (type invariant).
         unsafe { sys::mm_task_size(self.as_ptr()) }
@@ -117,6 +120,10 @@ impl Drop for PinnedMm {
 /// # Invariants
 ///
 /// The current task holds `mm`'s mmap lock for writing.
+///
+/// Not `Send` (through `PinnedMm`'s `NonNull`) on purpose: the lock is
+/// released by the task that took it, and the VMA write locks taken under
+/// it are the current task's too.
 pub(crate) struct MmapWriteGuard<'a> {
     mm: &'a PinnedMm,
 }
@@ -186,7 +193,7 @@ impl Vma<'_> {
 
     pub(crate) fn is_hugetlb(&self) -> bool {
         // SAFETY: live (type invariant).
-        unsafe { sys::ptreloc_vma_is_hugetlb(self.vma.as_ptr()) }
+        unsafe { sys::ptreloc_is_vm_hugetlb_page(self.vma.as_ptr()) }
     }
 
     /// Write-locks the VMA against per-VMA-lock page faults, until the mmap

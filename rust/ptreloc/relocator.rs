@@ -6,7 +6,7 @@
 //! module copies them to another NUMA node while the process runs. The control
 //! interface is `/sys/kernel/debug/ptreloc/` (see `control.rs` and
 //! `Documentation/admin-guide.rst`); the protocol is described in
-//! `relocate.rs` and `Documentation/design.rst`.
+//! `Documentation/design.rst`, and its steps are the phases of `batch.rs`.
 
 use kernel::c_str;
 use kernel::prelude::*;
@@ -14,20 +14,34 @@ use kernel::prelude::*;
 #[path = "../common/abi.rs"]
 mod abi;
 mod api;
+mod batch;
 mod census;
 mod claims;
 mod control;
 #[path = "../common/debugfs.rs"]
 mod debugfs;
-mod inject;
+#[path = "../common/errno.rs"]
+mod errno;
+mod flush;
+#[path = "../common/ksys.rs"]
+mod ksys;
+#[path = "../common/level.rs"]
+mod level;
 mod locks;
+mod memcg;
 mod mm;
+mod outcome;
+mod placement;
 mod relocate;
 mod request;
 mod sys;
 mod table;
 #[path = "../common/text.rs"]
 mod text;
+#[path = "../common/words.rs"]
+mod words;
+#[path = "../common/x86.rs"]
+mod x86;
 
 use control::State;
 use debugfs::{Dir, FileOps};
@@ -63,8 +77,7 @@ struct Ptreloc {
 
 impl kernel::Module for Ptreloc {
     fn init(module: &'static ThisModule) -> Result<Self> {
-        // SAFETY: reads a boot-time constant.
-        if unsafe { sys::ptreloc_xen_pv_domain() } {
+        if sys::xen_pv_domain() {
             // Xen PV maps page tables read-only and must be told about new
             // ones (paravirt_alloc_pte/release_pte); we write them directly.
             pr_err!("Xen PV guests are not supported\n");
@@ -101,8 +114,7 @@ impl kernel::Module for Ptreloc {
             unsafe { dir.create_file(name, mode, ops, &*state)? };
         }
         api::publish(&state);
-        // SAFETY: no preconditions; reads the node state mask.
-        let nodes = unsafe { sys::ptreloc_num_memory_nodes() };
+        let nodes = sys::num_memory_nodes();
         pr_info!(
             "version {}, {} nodes with memory, page-table locks {}\n",
             VERSION.trim_end(),

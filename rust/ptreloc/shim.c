@@ -1,20 +1,23 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Out-of-line wrappers for the static inlines and macros of Linux 6.12 that
- * ptreloc's Rust code calls. bindgen cannot generate bindings for inline
- * functions, so each one here calls exactly one kernel inline (or reads one
- * config constant) and decides nothing; the Rust declarations are in sys.rs.
- * Everything specific to the 6.12 kernel line lives in this file and sys.rs.
+ * ptreloc's window on the static inlines and macros of Linux 6.12.
+ *
+ * bindgen generates bindings for functions with a symbol only, so the mm,
+ * page-table and lock helpers that are static inlines or macros cannot be
+ * called from Rust directly. Each function in the first part calls exactly
+ * one of them, is named ptreloc_<what it wraps>, and decides nothing; the
+ * few that compose several stand apart below, each saying why it is in C.
+ * The Rust declarations are in sys.rs and ../common/ksys.rs.
  */
 #include <linux/bug.h>
 #include <linux/fs.h>
 #include <linux/gfp.h>
 #include <linux/iommu.h>
 #include <linux/memcontrol.h>
+#include <linux/memory_hotplug.h>
 #include <linux/mm.h>
 #include <linux/mmap_lock.h>
-#include <linux/memblock.h>
-#include <linux/memory_hotplug.h>
+#include <linux/mmzone.h>
 #include <linux/nodemask.h>
 #include <linux/pid.h>
 #include <linux/pid_namespace.h>
@@ -32,21 +35,30 @@
 #error "ptreloc relies on split PTE page-table locks (CONFIG_SPLIT_PTE_PTLOCKS)"
 #endif
 
+/*
+ * The head of a PMD table's list of deposited PTE tables lives in the PMD
+ * page only with split PMD locks, which the Rust code assumes (the PMD
+ * level's own lock is the split lock).
+ */
+#ifndef CONFIG_SPLIT_PMD_PTLOCKS
+#error "ptreloc needs split PMD page-table locks"
+#endif
+
 /* Nodes */
 
-unsigned int ptreloc_num_memory_nodes(void)
+unsigned int ptreloc_num_node_state(enum node_states state)
 {
-	return num_node_state(N_MEMORY);
+	return num_node_state(state);
 }
 
-bool ptreloc_node_has_memory(int nid)
+struct pglist_data *ptreloc_NODE_DATA(int nid)
 {
-	return node_state(nid, N_MEMORY);
+	return NODE_DATA(nid);
 }
 
-bool ptreloc_node_online(int nid)
+int ptreloc_node_distance(int from, int to)
 {
-	return node_online(nid);
+	return node_distance(from, to);
 }
 
 /* Tasks and mms */
@@ -56,19 +68,9 @@ bool ptreloc_xen_pv_domain(void)
 	return xen_pv_domain();
 }
 
-bool ptreloc_fatal_signal_pending(void)
+bool ptreloc_fatal_signal_pending(struct task_struct *p)
 {
-	return fatal_signal_pending(current);
-}
-
-void ptreloc_cond_resched(void)
-{
-	cond_resched();
-}
-
-int ptreloc_mm_users(struct mm_struct *mm)
-{
-	return atomic_read(&mm->mm_users);
+	return fatal_signal_pending(p);
 }
 
 bool ptreloc_mm_valid_pasid(struct mm_struct *mm)
@@ -91,11 +93,10 @@ void ptreloc_vma_start_write(struct vm_area_struct *vma)
 	vma_start_write(vma);
 }
 
-bool ptreloc_vma_is_hugetlb(struct vm_area_struct *vma)
+bool ptreloc_is_vm_hugetlb_page(struct vm_area_struct *vma)
 {
 	return is_vm_hugetlb_page(vma);
 }
-
 
 /* Reverse-map locks */
 
@@ -129,6 +130,7 @@ void ptreloc_anon_vma_unlock_write(struct anon_vma *anon_vma)
 	anon_vma_unlock_write(anon_vma);
 }
 
+/* A field: struct anon_vma (rmap.h) is not in the 6.12 bindings. */
 struct anon_vma *ptreloc_anon_vma_root(struct anon_vma *anon_vma)
 {
 	return anon_vma->root;
@@ -182,8 +184,9 @@ pmd_t ptreloc_pmdp_get(pmd_t *pmd)
 }
 
 /*
- * Entry predicates, one wrapper each: ptreloc_<level>_<pred>(entry). What
- * makes an entry a table pointer is decided in the Rust code (table.rs).
+ * Entry predicates, one wrapper each: ptreloc_<level>_<pred>(entry) wraps
+ * <level>_<pred>(entry). What makes an entry a table pointer is decided in
+ * the Rust code (table/walk.rs).
  */
 #define PTRELOC_ENTRY_PRED(level, pred)				\
 bool ptreloc_##level##_##pred(level##_t entry)			\
@@ -203,90 +206,173 @@ PTRELOC_ENTRY_PRED(pmd, bad)
 PTRELOC_ENTRY_PRED(pmd, leaf)
 PTRELOC_ENTRY_PRED(pmd, present)
 
-struct page *ptreloc_pgd_page(pgd_t *pgd)
-{
-	return virt_to_page(pgd);
-}
+/* The page of the table an entry points to. */
 
-struct page *ptreloc_p4d_page(pgd_t pgd)
+struct page *ptreloc_pgd_page(pgd_t pgd)
 {
 	return pgd_page(pgd);
 }
 
-struct page *ptreloc_pud_page(p4d_t p4d)
+struct page *ptreloc_p4d_page(p4d_t p4d)
 {
 	return p4d_page(p4d);
 }
 
-struct page *ptreloc_pmd_page(pud_t pud)
+struct page *ptreloc_pud_page(pud_t pud)
 {
 	return pud_page(pud);
 }
 
-struct page *ptreloc_pte_page(pmd_t pmd)
+struct page *ptreloc_pmd_page(pmd_t pmd)
 {
 	return pmd_page(pmd);
 }
 
-/* Page-table pages */
+struct page *ptreloc_virt_to_page(const void *addr)
+{
+	return virt_to_page(addr);
+}
+
+/* Pages */
 
 gfp_t ptreloc_gfp_pgtable_user(void)
 {
 	return GFP_PGTABLE_USER;
 }
 
-struct page *ptreloc_alloc_page_node(int nid, gfp_t gfp)
-{
-	return alloc_pages_node(nid, gfp, 0);
-}
-
-int ptreloc_page_to_nid(struct page *page)
+int ptreloc_page_to_nid(const struct page *page)
 {
 	return page_to_nid(page);
 }
 
-int ptreloc_page_zonenum(struct page *page)
+int ptreloc_page_zonenum(const struct page *page)
 {
 	return page_zonenum(page);
 }
 
-unsigned long ptreloc_page_to_pfn(struct page *page)
+unsigned long ptreloc_page_to_pfn(const struct page *page)
 {
 	return page_to_pfn(page);
 }
 
-/* Whether pfn is online memory holding a page-table page. */
-bool ptreloc_pfn_is_pgtable(unsigned long pfn)
+struct page *ptreloc_pfn_to_online_page(unsigned long pfn)
 {
-	struct page *page = pfn_to_online_page(pfn);
-
-	return page && PageTable(page);
+	return pfn_to_online_page(pfn);
 }
 
-/* The node of online memory at pfn, or -1. */
-int ptreloc_pfn_to_nid(unsigned long pfn)
+bool ptreloc_PageTable(const struct page *page)
 {
-	struct page *page = pfn_to_online_page(pfn);
-
-	return page ? page_to_nid(page) : NUMA_NO_NODE;
+	return PageTable(page);
 }
 
-unsigned long ptreloc_node_start_pfn(int nid)
+/* Page-table pages */
+
+bool ptreloc_alloc_split_ptlocks(void)
 {
-	return node_start_pfn(nid);
+	return ALLOC_SPLIT_PTLOCKS;
 }
 
-unsigned long ptreloc_node_end_pfn(int nid)
+spinlock_t *ptreloc_ptlock_ptr(struct page *page)
 {
-	return node_end_pfn(nid);
+	return ptlock_ptr(page_ptdesc(page));
 }
 
-int ptreloc_node_distance(int from, int to)
+void ptreloc_pmd_populate(struct mm_struct *mm, pmd_t *pmd, struct page *pte)
 {
-	return node_distance(from, to);
+	pmd_populate(mm, pmd, pte);
 }
 
-/* The lowest thread-group id >= nr in the initial pid namespace, or 0. */
+void ptreloc_pud_populate(struct mm_struct *mm, pud_t *pud, pmd_t *pmd)
+{
+	pud_populate(mm, pud, pmd);
+}
+
+/* The hugetlb PMD sharing count, shared with pt_index: a new PMD table's. */
+void ptreloc_ptdesc_pmd_pts_init(struct page *pmd)
+{
+	ptdesc_pmd_pts_init(page_ptdesc(pmd));
+}
+
+/* Locks, barriers, warnings */
+
+spinlock_t *ptreloc_pmd_lockptr(struct mm_struct *mm, pmd_t *pmd)
+{
+	return pmd_lockptr(mm, pmd);
+}
+
+void ptreloc_spin_lock_nested(spinlock_t *lock, unsigned int subclass)
+{
+	spin_lock_nested(lock, subclass);
+}
+
+void ptreloc_smp_wmb(void)
+{
+	/* Pairs with the dependent loads of lockless walkers (GUP-fast). */
+	smp_wmb();
+}
+
+void ptreloc_WARN(const char *msg)
+{
+	WARN(1, "ptreloc: %s\n", msg);
+}
+
+/* Memory cgroups */
+
+struct mem_cgroup *ptreloc_set_active_memcg(struct mem_cgroup *memcg)
+{
+	return set_active_memcg(memcg);
+}
+
+void ptreloc_mem_cgroup_put(struct mem_cgroup *memcg)
+{
+	mem_cgroup_put(memcg);
+}
+
+/* Cross-CPU calls */
+
+void ptreloc_on_each_cpu(smp_call_func_t func, void *info, int wait)
+{
+	on_each_cpu(func, info, wait);
+}
+
+/*
+ * Shared with ptreloc_test (../common/ksys.rs): exported, so that one copy
+ * serves both modules.
+ */
+
+bool ptreloc_node_state(int nid, enum node_states state)
+{
+	return node_state(nid, state);
+}
+EXPORT_SYMBOL_GPL(ptreloc_node_state);
+
+void ptreloc_cond_resched(void)
+{
+	cond_resched();
+}
+EXPORT_SYMBOL_GPL(ptreloc_cond_resched);
+
+struct page *ptreloc_alloc_pages_node(int nid, gfp_t gfp, unsigned int order)
+{
+	return alloc_pages_node(nid, gfp, order);
+}
+EXPORT_SYMBOL_GPL(ptreloc_alloc_pages_node);
+
+void *ptreloc_page_address(const struct page *page)
+{
+	return page_address(page);
+}
+EXPORT_SYMBOL_GPL(ptreloc_page_address);
+
+/*
+ * Composites: each calls several kernel helpers, for a reason given with it.
+ */
+
+/*
+ * The lowest thread-group id >= nr in the initial pid namespace, or 0. In C
+ * because it walks pids under rcu_read_lock(), which 6.12's Rust cannot
+ * take (an inline, and no RCU abstraction). Exported for ptreloc_test.
+ */
 int ptreloc_next_tgid(int nr)
 {
 	struct pid *pid;
@@ -303,38 +389,15 @@ int ptreloc_next_tgid(int nr)
 	rcu_read_unlock();
 	return tgid;
 }
-
-unsigned long ptreloc_mm_pgd_pfn(struct mm_struct *mm)
-{
-	return page_to_pfn(virt_to_page(mm->pgd));
-}
-
-bool ptreloc_node_zone_populated(int nid, int zone)
-{
-	return populated_zone(&NODE_DATA(nid)->node_zones[zone]);
-}
-
-void *ptreloc_page_address(struct page *page)
-{
-	return page_address(page);
-}
-
-bool ptreloc_alloc_split_ptlocks(void)
-{
-	return ALLOC_SPLIT_PTLOCKS;
-}
-
-spinlock_t *ptreloc_ptlock_ptr(struct page *page)
-{
-	return ptlock_ptr(page_ptdesc(page));
-}
+EXPORT_SYMBOL_GPL(ptreloc_next_tgid);
 
 /*
  * The page-table lock of a page: embedded in struct ptdesc, or allocated
  * separately when spinlock_t does not fit in a word (ALLOC_SPLIT_PTLOCKS, e.g.
  * with lockdep). ptlock_alloc() is not exported, so in that case a relocated
- * table takes over its predecessor's lock. Both wrappers exist in both
- * configurations so that the module links; the Rust side calls the one that
+ * table takes over its predecessor's lock. In C because the ptl field has a
+ * different type in each configuration; both functions exist in both so that
+ * the module links, and the Rust side calls the one that
  * ptreloc_alloc_split_ptlocks() says applies.
  */
 void ptreloc_ptlock_set(struct page *page, spinlock_t *ptl)
@@ -355,7 +418,11 @@ void ptreloc_ptlock_init(struct page *page)
 #endif
 }
 
-/* The accounting half of pagetable_pte_ctor()/dtor(). */
+/*
+ * The accounting half of pagetable_pte_ctor()/dtor(), whose other half
+ * (ptlock_init/ptlock_free) a module cannot call: kept together so that
+ * the pair mirrors the kernel's ctor and dtor in one place.
+ */
 void ptreloc_pgtable_account(struct page *page)
 {
 	__folio_set_pgtable(page_folio(page));
@@ -368,29 +435,12 @@ void ptreloc_pgtable_unaccount(struct page *page)
 	lruvec_stat_sub_folio(page_folio(page), NR_PAGETABLE);
 }
 
-void ptreloc_pmd_populate(struct mm_struct *mm, pmd_t *pmd, struct page *pte)
-{
-	pmd_populate(mm, pmd, pte);
-}
-
-void ptreloc_pud_populate(struct mm_struct *mm, pud_t *pud, struct page *pmd)
-{
-	pud_populate(mm, pud, page_address(pmd));
-}
-
 /*
- * p4d_populate() cannot be used: with 4-level paging and PTI it calls
- * __pti_set_user_pgtbl(), which is not exported. A P4D entry is replaced
- * instead by keeping its flags (the kernel half of a PGD has NX under PTI)
- * and changing the table it points to, in the entry and in its PTI user-half
- * copy (see table.rs).
+ * The user-half copy of a folded P4D (PGD) entry under PTI, or NULL. In C
+ * because pgdp_maps_userspace() and kernel_to_user_pgdp() exist only with
+ * PTI configured. p4d_populate() would update the copy itself, but it calls
+ * __pti_set_user_pgtbl(), which is not exported (see table/page.rs).
  */
-p4d_t ptreloc_p4d_with_table(p4d_t entry, struct page *pud)
-{
-	return __p4d((p4d_val(entry) & ~PTE_PFN_MASK) | page_to_phys(pud));
-}
-
-/* The user-half copy of a folded P4D (PGD) entry under PTI, or NULL. */
 p4d_t *ptreloc_pti_user_p4dp(p4d_t *p4d)
 {
 #ifdef CONFIG_MITIGATION_PAGE_TABLE_ISOLATION
@@ -401,32 +451,16 @@ p4d_t *ptreloc_pti_user_p4dp(p4d_t *p4d)
 	return NULL;
 }
 
-void ptreloc_write_p4d(p4d_t *p4d, p4d_t entry)
-{
-	WRITE_ONCE(*p4d, entry);
-}
-
 /*
- * The head of a PMD table's list of PTE tables deposited for its huge pages.
- * It lives in the PMD page only with split PMD locks, which the Rust code
- * assumes (the PMD level's own lock is the split lock).
+ * The deposit list of a PMD table: its head, and each deposited PTE table's
+ * links. In C because they are ptdesc fields inside unions whose bindgen
+ * names change with the configuration.
  */
-#ifndef CONFIG_SPLIT_PMD_PTLOCKS
-#error "ptreloc needs split PMD page-table locks"
-#endif
-
 struct page **ptreloc_pmd_huge_pte(struct page *pmd)
 {
 	return &page_ptdesc(pmd)->pmd_huge_pte;
 }
 
-/* The hugetlb PMD sharing count, shared with pt_index: a new PMD table's. */
-void ptreloc_pmd_pts_init(struct page *pmd)
-{
-	ptdesc_pmd_pts_init(page_ptdesc(pmd));
-}
-
-/* The deposit list's links, in each deposited PTE table's ptdesc. */
 struct list_head *ptreloc_pt_list(struct page *pte)
 {
 	return &page_ptdesc(pte)->pt_list;
@@ -435,59 +469,6 @@ struct list_head *ptreloc_pt_list(struct page *pte)
 struct page *ptreloc_pt_list_page(struct list_head *list)
 {
 	return ptdesc_page(list_entry(list, struct ptdesc, pt_list));
-}
-
-struct page *ptreloc_virt_to_page(void *addr)
-{
-	return virt_to_page(addr);
-}
-
-/* Locks */
-
-spinlock_t *ptreloc_pmd_lockptr(struct mm_struct *mm, pmd_t *pmd)
-{
-	return pmd_lockptr(mm, pmd);
-}
-
-/* The lock of PUD and P4D entries (pud_lockptr(), __pud_alloc()). */
-spinlock_t *ptreloc_mm_page_table_lock(struct mm_struct *mm)
-{
-	return &mm->page_table_lock;
-}
-
-void ptreloc_spin_lock_nested(spinlock_t *lock, unsigned int subclass)
-{
-	spin_lock_nested(lock, subclass);
-}
-
-void ptreloc_smp_wmb(void)
-{
-	/* Pairs with the dependent loads of lockless walkers (GUP-fast). */
-	smp_wmb();
-}
-
-void ptreloc_warn(const char *msg)
-{
-	WARN(1, "ptreloc: %s\n", msg);
-}
-
-/* Memory cgroups */
-
-struct mem_cgroup *ptreloc_set_active_memcg(struct mem_cgroup *memcg)
-{
-	return set_active_memcg(memcg);
-}
-
-void ptreloc_mem_cgroup_put(struct mem_cgroup *memcg)
-{
-	mem_cgroup_put(memcg);
-}
-
-/* Cross-CPU calls */
-
-void ptreloc_on_each_cpu(smp_call_func_t func)
-{
-	on_each_cpu(func, NULL, 1);
 }
 
 /*

@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * The C shim's functions, declared for the compiler's prototype checks; the
- * Rust declarations of the same functions are in sys.rs.
+ * Rust declarations of the same functions are in sys.rs and
+ * ../common/ksys.rs.
  */
 #ifndef PTRELOC_SHIM_H
 #define PTRELOC_SHIM_H
 
 #include <linux/mm_types.h>
+#include <linux/nodemask.h>
 #include <linux/pgtable.h>
 #include <linux/smp.h>
 #include <linux/spinlock_types.h>
@@ -14,19 +16,18 @@
 struct address_space;
 struct anon_vma;
 struct mem_cgroup;
+struct pglist_data;
 
-unsigned int ptreloc_num_memory_nodes(void);
-bool ptreloc_node_has_memory(int nid);
-bool ptreloc_node_online(int nid);
+unsigned int ptreloc_num_node_state(enum node_states state);
+struct pglist_data *ptreloc_NODE_DATA(int nid);
+int ptreloc_node_distance(int from, int to);
 bool ptreloc_xen_pv_domain(void);
-bool ptreloc_fatal_signal_pending(void);
-void ptreloc_cond_resched(void);
-int ptreloc_mm_users(struct mm_struct *mm);
+bool ptreloc_fatal_signal_pending(struct task_struct *p);
 bool ptreloc_mm_valid_pasid(struct mm_struct *mm);
 int ptreloc_mmap_write_lock_killable(struct mm_struct *mm);
 void ptreloc_mmap_write_unlock(struct mm_struct *mm);
 void ptreloc_vma_start_write(struct vm_area_struct *vma);
-bool ptreloc_vma_is_hugetlb(struct vm_area_struct *vma);
+bool ptreloc_is_vm_hugetlb_page(struct vm_area_struct *vma);
 void ptreloc_i_mmap_lock_write(struct address_space *mapping);
 bool ptreloc_i_mmap_trylock_write(struct address_space *mapping);
 void ptreloc_i_mmap_unlock_write(struct address_space *mapping);
@@ -43,50 +44,42 @@ pgd_t ptreloc_pgdp_get(pgd_t *pgd);
 p4d_t ptreloc_p4dp_get(p4d_t *p4d);
 pud_t ptreloc_pudp_get(pud_t *pud);
 pmd_t ptreloc_pmdp_get(pmd_t *pmd);
-struct page *ptreloc_pgd_page(pgd_t *pgd);
-struct page *ptreloc_p4d_page(pgd_t pgd);
-struct page *ptreloc_pud_page(p4d_t p4d);
-struct page *ptreloc_pmd_page(pud_t pud);
-struct page *ptreloc_pte_page(pmd_t pmd);
+struct page *ptreloc_pgd_page(pgd_t pgd);
+struct page *ptreloc_p4d_page(p4d_t p4d);
+struct page *ptreloc_pud_page(pud_t pud);
+struct page *ptreloc_pmd_page(pmd_t pmd);
+struct page *ptreloc_virt_to_page(const void *addr);
 gfp_t ptreloc_gfp_pgtable_user(void);
-struct page *ptreloc_alloc_page_node(int nid, gfp_t gfp);
-int ptreloc_page_to_nid(struct page *page);
-int ptreloc_page_zonenum(struct page *page);
-unsigned long ptreloc_page_to_pfn(struct page *page);
-bool ptreloc_pfn_is_pgtable(unsigned long pfn);
-int ptreloc_pfn_to_nid(unsigned long pfn);
-unsigned long ptreloc_node_start_pfn(int nid);
-unsigned long ptreloc_node_end_pfn(int nid);
-int ptreloc_node_distance(int from, int to);
-int ptreloc_next_tgid(int nr);
-unsigned long ptreloc_mm_pgd_pfn(struct mm_struct *mm);
-bool ptreloc_node_zone_populated(int nid, int zone);
-void *ptreloc_page_address(struct page *page);
+int ptreloc_page_to_nid(const struct page *page);
+int ptreloc_page_zonenum(const struct page *page);
+unsigned long ptreloc_page_to_pfn(const struct page *page);
+struct page *ptreloc_pfn_to_online_page(unsigned long pfn);
+bool ptreloc_PageTable(const struct page *page);
 bool ptreloc_alloc_split_ptlocks(void);
 spinlock_t *ptreloc_ptlock_ptr(struct page *page);
+void ptreloc_pmd_populate(struct mm_struct *mm, pmd_t *pmd, struct page *pte);
+void ptreloc_pud_populate(struct mm_struct *mm, pud_t *pud, pmd_t *pmd);
+void ptreloc_ptdesc_pmd_pts_init(struct page *pmd);
+spinlock_t *ptreloc_pmd_lockptr(struct mm_struct *mm, pmd_t *pmd);
+void ptreloc_spin_lock_nested(spinlock_t *lock, unsigned int subclass);
+void ptreloc_smp_wmb(void);
+void ptreloc_WARN(const char *msg);
+struct mem_cgroup *ptreloc_set_active_memcg(struct mem_cgroup *memcg);
+void ptreloc_mem_cgroup_put(struct mem_cgroup *memcg);
+void ptreloc_on_each_cpu(smp_call_func_t func, void *info, int wait);
+bool ptreloc_node_state(int nid, enum node_states state);
+void ptreloc_cond_resched(void);
+struct page *ptreloc_alloc_pages_node(int nid, gfp_t gfp, unsigned int order);
+void *ptreloc_page_address(const struct page *page);
+int ptreloc_next_tgid(int nr);
 void ptreloc_ptlock_set(struct page *page, spinlock_t *ptl);
 void ptreloc_ptlock_init(struct page *page);
 void ptreloc_pgtable_account(struct page *page);
 void ptreloc_pgtable_unaccount(struct page *page);
-void ptreloc_pmd_populate(struct mm_struct *mm, pmd_t *pmd, struct page *pte);
-void ptreloc_pud_populate(struct mm_struct *mm, pud_t *pud, struct page *pmd);
-p4d_t ptreloc_p4d_with_table(p4d_t entry, struct page *pud);
 p4d_t *ptreloc_pti_user_p4dp(p4d_t *p4d);
-void ptreloc_write_p4d(p4d_t *p4d, p4d_t entry);
 struct page **ptreloc_pmd_huge_pte(struct page *pmd);
-void ptreloc_pmd_pts_init(struct page *pmd);
 struct list_head *ptreloc_pt_list(struct page *pte);
 struct page *ptreloc_pt_list_page(struct list_head *list);
-struct page *ptreloc_virt_to_page(void *addr);
-spinlock_t *ptreloc_pmd_lockptr(struct mm_struct *mm, pmd_t *pmd);
-spinlock_t *ptreloc_mm_page_table_lock(struct mm_struct *mm);
-void ptreloc_spin_lock_nested(spinlock_t *lock, unsigned int subclass);
-void ptreloc_smp_wmb(void);
-void ptreloc_warn(const char *msg);
-struct mem_cgroup *ptreloc_set_active_memcg(struct mem_cgroup *memcg);
-void ptreloc_mem_cgroup_put(struct mem_cgroup *memcg);
-void ptreloc_on_each_cpu(smp_call_func_t func);
-
 bool ptreloc_pgd_none(pgd_t entry);
 bool ptreloc_pgd_bad(pgd_t entry);
 bool ptreloc_p4d_none(p4d_t entry);

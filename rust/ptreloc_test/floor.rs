@@ -14,9 +14,9 @@ use core::fmt::Write;
 use kernel::bindings;
 use kernel::prelude::*;
 
-use crate::request::{parse_node, parse_u64, ParseError, Words};
-use crate::sys;
+use crate::ksys::{self, gfp_t};
 use crate::text::TextBuf;
+use crate::words::{parse_node, parse_u64, ParseError, Words};
 
 /// Pages allocated before any is freed.
 const RUN: usize = 512;
@@ -56,41 +56,31 @@ pub(crate) fn measure(input: &[u8]) -> Result<Floor> {
         ))
     };
     let (pages, from, to) = parse().map_err(|_| EINVAL)?;
-    for node in [from, to] {
-        // SAFETY: `node` is below `nr_node_ids`.
-        if !unsafe { sys::ptreloc_test_node_has_memory(node) } {
-            return Err(ENODEV);
-        }
+    if !ksys::node_has_memory(from) || !ksys::node_has_memory(to) {
+        return Err(ENODEV);
     }
-    // SAFETY: returns a constant.
-    let gfp = bindings::GFP_KERNEL | unsafe { sys::ptreloc_test_gfp_thisnode() };
+    let gfp = bindings::GFP_KERNEL | ksys::GFP_THISNODE;
     let sources = Pages::alloc(pages as usize, from, gfp)?;
     let mut copies = Pages::with_capacity(RUN)?;
     let mut ns = 0;
     for run in sources.0.chunks(RUN) {
-        let t0 = now_ns();
+        let t0 = ksys::now_ns();
         for src in run {
             copies.push_new(to, gfp)?;
             let dst = copies.0[copies.0.len() - 1];
             // SAFETY: two distinct live pages of ours, in the direct map.
             unsafe {
                 bindings::copy_page(
-                    sys::ptreloc_test_page_address(dst),
-                    sys::ptreloc_test_page_address(*src),
+                    ksys::ptreloc_page_address(dst),
+                    ksys::ptreloc_page_address(*src),
                 )
             };
         }
         copies.free_all();
-        ns += now_ns() - t0;
-        // SAFETY: process context, no locks held.
-        unsafe { sys::ptreloc_test_cond_resched() };
+        ns += ksys::now_ns() - t0;
+        ksys::cond_resched();
     }
     Ok(Floor { pages, ns })
-}
-
-fn now_ns() -> u64 {
-    // SAFETY: may be called from any context.
-    unsafe { bindings::ktime_get() as u64 }
 }
 
 /// Order-0 pages we allocated, freed on drop.
@@ -101,7 +91,7 @@ impl Pages {
         Ok(Self(KVec::with_capacity(n, GFP_KERNEL)?))
     }
 
-    fn alloc(n: usize, nid: i32, gfp: bindings::gfp_t) -> Result<Self> {
+    fn alloc(n: usize, nid: i32, gfp: gfp_t) -> Result<Self> {
         let mut pages = Self::with_capacity(n)?;
         for _ in 0..n {
             pages.push_new(nid, gfp)?;
@@ -110,9 +100,9 @@ impl Pages {
     }
 
     /// Allocates a page on `nid` and keeps it; there must be room.
-    fn push_new(&mut self, nid: i32, gfp: bindings::gfp_t) -> Result {
+    fn push_new(&mut self, nid: i32, gfp: gfp_t) -> Result {
         // SAFETY: `nid` has memory (checked by the caller); order 0.
-        let page = unsafe { sys::ptreloc_test_alloc_page_on(nid, gfp) };
+        let page = unsafe { ksys::ptreloc_alloc_pages_node(nid, gfp, 0) };
         if page.is_null() {
             return Err(ENOMEM);
         }

@@ -25,16 +25,26 @@ use kernel::sync::Mutex;
 mod abi;
 #[path = "../common/debugfs.rs"]
 mod debugfs;
+#[path = "../common/errno.rs"]
+mod errno;
 mod floor;
-// The request parser of ptreloc, of which the storm uses the word splitting
-// and number and level parsing.
+#[path = "../common/ksys.rs"]
+mod ksys;
+// Shared with ptreloc, which uses all of them; this module uses the parsing
+// and the few x86 constants it needs, and not the page-table geometry.
 #[allow(dead_code)]
-#[path = "../ptreloc/request.rs"]
-mod request;
+#[path = "../common/level.rs"]
+mod level;
 mod storm;
 mod sys;
 #[path = "../common/text.rs"]
 mod text;
+#[allow(dead_code)]
+#[path = "../common/words.rs"]
+mod words;
+#[allow(dead_code)]
+#[path = "../common/x86.rs"]
+mod x86;
 
 use debugfs::{check_admin, enodata, Dir, FileKind, FileOps};
 use storm::{Command, StormHandle};

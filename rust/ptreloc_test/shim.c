@@ -1,16 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * ptreloc_test's C shim: each function wraps a static inline or a macro
- * (kthread_run, RCU-protected task lookups, node_state) and nothing else.
+ * ptreloc_test's C shim.
+ *
+ * bindgen generates bindings only for functions that have a symbol, so the
+ * static inlines and macros of Linux 6.12 cannot be called from Rust. The
+ * first part wraps such a macro and does nothing else; the composites below
+ * it call several kernel helpers, each for a reason given with it. The
+ * kernel helpers ptreloc_test shares with ptreloc are exported by ptreloc
+ * (../common/ksys.rs). The Rust declarations are in sys.rs.
  */
-#include <linux/gfp.h>
 #include <linux/kthread.h>
-#include <linux/mm.h>
-#include <linux/nodemask.h>
+#include <linux/mm_types.h>
 #include <linux/pid.h>
 #include <linux/rcupdate.h>
 #include <linux/sched.h>
 #include <linux/sched/mm.h>
+#include <linux/sched/task.h>
 
 #include "shim.h"
 
@@ -20,28 +25,16 @@ struct task_struct *ptreloc_test_kthread_run(int (*fn)(void *data),
 	return kthread_run(fn, data, "ptreloc_storm/%u", index);
 }
 
-/* The first thread-group id >= @nr in the initial namespace, or 0. */
-int ptreloc_test_next_tgid(int nr)
-{
-	struct pid *pid;
-	int found = 0;
+/*
+ * Composites: each calls several kernel helpers, for a reason given with it.
+ */
 
-	rcu_read_lock();
-	for (;; nr++) {
-		pid = find_ge_pid(nr, &init_pid_ns);
-		if (!pid)
-			break;
-		nr = pid_nr(pid);
-		if (pid_task(pid, PIDTYPE_TGID)) {
-			found = nr;
-			break;
-		}
-	}
-	rcu_read_unlock();
-	return found;
-}
-
-/* The thread-group id of @tgid's parent, or 0 if @tgid is gone. */
+/*
+ * The thread-group id of @tgid's parent, or 0 if @tgid is gone. In C
+ * because it looks the task up and dereferences its RCU-protected
+ * real_parent under rcu_read_lock(), which 6.12's Rust cannot take (an
+ * inline, and no RCU abstraction).
+ */
 int ptreloc_test_parent_tgid(int tgid)
 {
 	struct task_struct *task;
@@ -55,14 +48,11 @@ int ptreloc_test_parent_tgid(int tgid)
 	return parent;
 }
 
-bool ptreloc_test_node_has_memory(int nid)
-{
-	return node_state(nid, N_MEMORY);
-}
-
 /*
  * Addresses around which @tgid's memory lies: code, heap, mmap base and
- * stack. False if it has no mm.
+ * stack. False if it has no mm. In C so that the pid, task and mm
+ * references it takes are dropped in the same place, the mm's fields read
+ * while its reference is held.
  */
 bool ptreloc_test_mm_anchors(int tgid, unsigned long *anchors)
 {
@@ -85,24 +75,4 @@ bool ptreloc_test_mm_anchors(int tgid, unsigned long *anchors)
 	anchors[3] = mm->start_stack;
 	mmput(mm);
 	return true;
-}
-
-void ptreloc_test_cond_resched(void)
-{
-	cond_resched();
-}
-
-struct page *ptreloc_test_alloc_page_on(int nid, gfp_t gfp)
-{
-	return alloc_pages_node(nid, gfp, 0);
-}
-
-gfp_t ptreloc_test_gfp_thisnode(void)
-{
-	return __GFP_THISNODE;
-}
-
-void *ptreloc_test_page_address(struct page *page)
-{
-	return page_address(page);
 }

@@ -18,12 +18,14 @@ use kernel::ffi::{c_int, c_ulong, c_void};
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
-use crate::abi::{
-    PtrelocAdLog, PtrelocAdRecord, PtrelocOutcome, PtrelocRequest, LEVEL_PMD, LEVEL_PTE, LEVEL_PUD,
-};
-use crate::request::{parse_pid, parse_u64, Level, Levels, ParseError, Words};
+use crate::abi::{PtrelocAdLog, PtrelocAdRecord, PtrelocOutcome, PtrelocRequest, LEVEL_PTE};
+use crate::errno;
+use crate::ksys;
+use crate::level::{Level, Levels};
 use crate::sys;
 use crate::text::TextBuf;
+use crate::words::{parse_pid, parse_u64, ParseError, Words};
+use crate::x86::{PAGE_SIZE, PTE_ACCESSED, PTE_PFN_MASK, PTE_PRESENT, USER_END_L4};
 
 /// At most this many processes per storm (their descendants come free).
 const MAX_PIDS: usize = 16;
@@ -40,12 +42,8 @@ const MAX_BATCH: u64 = 128;
 const AD_PER_TABLE: u32 = 2;
 const AD_RECORDS: usize = 128;
 /// `TASK_SIZE_MAX` with 4-level paging; ptreloc clamps to the mm's own.
-const USER_END: u64 = (1 << 47) - 4096;
-const PAGE_MASK: u64 = !4095;
-/// The bits of an entry that hold the physical frame.
-const PFN_MASK: u64 = 0x000f_ffff_ffff_f000;
-const PTE_PRESENT: u64 = 1 << 0;
-const PTE_ACCESSED: u64 = 1 << 5;
+const USER_END: u64 = USER_END_L4 as u64;
+const PAGE_MASK: u64 = !(PAGE_SIZE as u64 - 1);
 
 /// A write to `storm`.
 pub(crate) enum Command {
@@ -82,7 +80,7 @@ impl Command {
             npids: 0,
             seconds: words.get(1).map_or(Ok(0), parse_u64)?,
             seed: words.get(2).map(parse_u64).transpose()?,
-            levels: words.get(3).map_or(Ok(Levels::ALL), Levels::parse)?,
+            levels: Levels::parse_or_all(words.get(3))?,
             inject_ad: match words.get(4) {
                 None => false,
                 Some("ad") => true,
@@ -133,17 +131,6 @@ impl End {
     }
 }
 
-/// The errnos counted separately in `status`; the rest are "other".
-const ERRNOS: [(Error, &str); 7] = [
-    (ESRCH, "ESRCH"),
-    (ENOMEM, "ENOMEM"),
-    (EINTR, "EINTR"),
-    (EBUSY, "EBUSY"),
-    (EINVAL, "EINVAL"),
-    (ENODEV, "ENODEV"),
-    (EPERM, "EPERM"),
-];
-
 /// Counters, updated by the threads and read by `status`.
 #[derive(Default)]
 struct Counters {
@@ -155,8 +142,8 @@ struct Counters {
     deposits: AtomicU64,
     ad_carried: AtomicU64,
     anomalies: AtomicU64,
-    /// Failed requests by errno ([`ERRNOS`], then other).
-    errors: [AtomicU64; ERRNOS.len() + 1],
+    /// Failed requests by errno ([`errno::slot`]).
+    errors: [AtomicU64; errno::COUNTED],
     /// `inject=ad`: entries whose bits ptreloc set; of those, PTEs given
     /// Accessed (visible as `Referenced` in smaps); then what the check
     /// found: the bits in place, the entry gone or remapped meanwhile, or
@@ -194,11 +181,6 @@ pub(crate) struct StormHandle {
 // called from any process context.
 unsafe impl Send for StormHandle {}
 
-fn now_ns() -> u64 {
-    // SAFETY: may be called from any context.
-    unsafe { bindings::ktime_get() as u64 }
-}
-
 impl StormHandle {
     /// Starts the threads of a storm.
     pub(crate) fn start(cfg: Config) -> Result<Self> {
@@ -207,8 +189,7 @@ impl StormHandle {
         // SAFETY: fixed after boot.
         let nr_node_ids = unsafe { bindings::nr_node_ids } as i32;
         for nid in 0..nr_node_ids.min(nodes.len() as i32) {
-            // SAFETY: `nid` is below `nr_node_ids`.
-            if unsafe { sys::ptreloc_test_node_has_memory(nid) } {
+            if ksys::node_has_memory(nid) {
                 nodes[nnodes] = nid;
                 nnodes += 1;
             }
@@ -229,7 +210,7 @@ impl StormHandle {
                 active: AtomicU32::new(cfg.threads),
                 next_index: AtomicU32::new(0),
                 end: AtomicU8::new(End::Running as u8),
-                started_ns: now_ns(),
+                started_ns: ksys::now_ns(),
                 ended_ns: AtomicU64::new(0),
             },
             GFP_KERNEL,
@@ -280,7 +261,7 @@ impl StormHandle {
         let c = &s.counters;
         let end = End::from_u8(s.end.load(Relaxed));
         let until = match s.ended_ns.load(Relaxed) {
-            0 => now_ns(),
+            0 => ksys::now_ns(),
             t => t,
         };
         writeln!(out, "running {}", u8::from(self.running()))?;
@@ -321,10 +302,10 @@ impl StormHandle {
         for (name, value) in rows {
             writeln!(out, "{name} {}", value.load(Relaxed))?;
         }
-        for (i, (_, name)) in ERRNOS.iter().enumerate() {
-            writeln!(out, "errors_{name} {}", c.errors[i].load(Relaxed))?;
+        for (slot, errors) in c.errors.iter().enumerate() {
+            writeln!(out, "errors_{} {}", errno::name(slot), errors.load(Relaxed))?;
         }
-        writeln!(out, "errors_other {}", c.errors[ERRNOS.len()].load(Relaxed))
+        Ok(())
     }
 }
 
@@ -355,15 +336,6 @@ unsafe extern "C" fn storm_thread(data: *mut c_void) -> c_int {
     0
 }
 
-/// The API's bit for a level.
-fn level_bit(level: Level) -> u32 {
-    match level {
-        Level::Pte => LEVEL_PTE,
-        Level::Pmd => LEVEL_PMD,
-        Level::Pud => LEVEL_PUD,
-    }
-}
-
 /// xorshift64*: fast, and reproducible from the seed.
 struct Rng(u64);
 
@@ -390,7 +362,7 @@ impl Storm {
             .compare_exchange(End::Running as u8, why as u8, Relaxed, Relaxed)
             .is_ok()
         {
-            self.ended_ns.store(now_ns(), Relaxed);
+            self.ended_ns.store(ksys::now_ns(), Relaxed);
         }
     }
 
@@ -413,7 +385,8 @@ impl Storm {
             KVec::with_capacity(MAX_TARGETS, GFP_KERNEL),
             KVec::with_capacity(AD_RECORDS, GFP_KERNEL),
         ) else {
-            self.counters.errors[ERRNOS.len()].fetch_add(1, Relaxed);
+            // Counted as `other`, the last slot.
+            self.counters.errors[errno::COUNTED - 1].fetch_add(1, Relaxed);
             self.active.fetch_sub(1, Relaxed);
             return;
         };
@@ -422,7 +395,7 @@ impl Storm {
             if self.ended() || unsafe { bindings::kthread_should_stop() } {
                 break;
             }
-            if now_ns() >= deadline {
+            if ksys::now_ns() >= deadline {
                 self.finish(End::Timeout);
                 break;
             }
@@ -433,8 +406,7 @@ impl Storm {
             }
             let pid = targets[rng.below(targets.len() as u64) as usize];
             self.relocate_once(pid, &mut rng, &mut records);
-            // SAFETY: process context, no locks held.
-            unsafe { sys::ptreloc_test_cond_resched() };
+            ksys::cond_resched();
         }
         self.active.fetch_sub(1, Relaxed);
     }
@@ -444,9 +416,11 @@ impl Storm {
         // SAFETY: `i32` needs no drop; 0 is within the length.
         unsafe { targets.set_len(0) };
         let listed = &self.cfg.pids[..self.cfg.npids];
-        // SAFETY: the shim functions look processes up under RCU.
-        let mut tgid = unsafe { sys::ptreloc_test_next_tgid(1) };
-        while tgid != 0 && targets.len() < MAX_TARGETS {
+        let mut next = ksys::next_tgid(1);
+        while let Some(tgid) = next {
+            if targets.len() >= MAX_TARGETS {
+                break;
+            }
             let mut ancestor = tgid;
             for _ in 0..MAX_DEPTH {
                 if listed.contains(&ancestor) {
@@ -457,11 +431,10 @@ impl Storm {
                 if ancestor <= 1 {
                     break;
                 }
-                // SAFETY: as above.
+                // SAFETY: looks the process up under RCU, takes no reference.
                 ancestor = unsafe { sys::ptreloc_test_parent_tgid(ancestor) };
             }
-            // SAFETY: as above.
-            tgid = unsafe { sys::ptreloc_test_next_tgid(tgid + 1) };
+            next = ksys::next_tgid(tgid + 1);
         }
     }
 
@@ -501,7 +474,7 @@ impl Storm {
             node: self.nodes[rng.below(self.nnodes as u64) as usize],
             start,
             end,
-            levels: self.cfg.levels.iter().map(level_bit).sum(),
+            levels: self.cfg.levels.iter().map(Level::mask).sum(),
             batch: 1 + rng.below(MAX_BATCH) as u32,
             inject: if self.cfg.inject_ad {
                 &mut log
@@ -519,11 +492,7 @@ impl Storm {
         // SAFETY: called from this kthread.
         let stopping = ret == EINTR.to_errno() && unsafe { bindings::kthread_should_stop() };
         if ret != 0 && !stopping {
-            let i = ERRNOS
-                .iter()
-                .position(|(e, _)| e.to_errno() == ret)
-                .unwrap_or(ERRNOS.len());
-            let before = c.errors[i].fetch_add(1, Relaxed);
+            let before = c.errors[errno::slot(ret)].fetch_add(1, Relaxed);
             // A process exiting or a node filling up is expected; anything
             // else is logged, the first few times, with the request.
             if ![ESRCH, ENOMEM].iter().any(|e| e.to_errno() == ret) && before < 4 {
@@ -561,7 +530,7 @@ impl Storm {
         let mut now = 0u64;
         // SAFETY: `now` is a valid u64 to write.
         let ret = unsafe { sys::ptreloc_read_entry(pid, rec.level, rec.addr as c_ulong, &mut now) };
-        if ret != 0 || now & PTE_PRESENT == 0 || (now ^ rec.was) & PFN_MASK != 0 {
+        if ret != 0 || now & PTE_PRESENT == 0 || (now ^ rec.was) & PTE_PFN_MASK != 0 {
             c.ad_changed.fetch_add(1, Relaxed);
         } else if now & rec.bits == rec.bits {
             c.ad_verified.fetch_add(1, Relaxed);

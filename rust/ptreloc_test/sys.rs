@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! What ptreloc_test calls outside Rust: ptreloc's exported API and this
-//! module's C shim (`shim.c`).
+//! module's C shim (`shim.c`). The kernel helpers shared with ptreloc are
+//! in `../common/ksys.rs`.
 
-use kernel::bindings::{gfp_t, page, task_struct};
+use kernel::bindings::task_struct;
 use kernel::ffi::{c_int, c_uint, c_ulong, c_void};
 
 use crate::abi::{PtrelocOutcome, PtrelocRequest};
@@ -25,12 +26,6 @@ extern "C" {
         data: *mut c_void,
         index: c_uint,
     ) -> *mut task_struct;
-    pub(crate) fn ptreloc_test_next_tgid(nr: c_int) -> c_int;
     pub(crate) fn ptreloc_test_parent_tgid(tgid: c_int) -> c_int;
-    pub(crate) fn ptreloc_test_node_has_memory(nid: c_int) -> bool;
     pub(crate) fn ptreloc_test_mm_anchors(tgid: c_int, anchors: *mut c_ulong) -> bool;
-    pub(crate) fn ptreloc_test_cond_resched();
-    pub(crate) fn ptreloc_test_alloc_page_on(nid: c_int, gfp: gfp_t) -> *mut page;
-    pub(crate) fn ptreloc_test_gfp_thisnode() -> gfp_t;
-    pub(crate) fn ptreloc_test_page_address(page: *mut page) -> *mut c_void;
 }

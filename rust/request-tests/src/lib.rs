@@ -1,14 +1,28 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Unit tests of the module's request parser, compiled for the host.
+//! Unit tests of the modules' request parsing (`rust/common/words.rs`,
+//! `rust/common/level.rs` and `rust/ptreloc/request.rs`), compiled for the
+//! host from the same files the modules compile.
 
+#[cfg(test)]
+#[path = "../../common/level.rs"]
+mod level;
 #[cfg(test)]
 #[path = "../../ptreloc/request.rs"]
 mod request;
+#[cfg(test)]
+#[path = "../../common/words.rs"]
+mod words;
+#[cfg(test)]
+#[path = "../../common/x86.rs"]
+#[allow(dead_code)]
+mod x86;
 
 #[cfg(test)]
 mod tests {
+    use super::level::*;
     use super::request::*;
+    use super::words::*;
 
     const LIMITS: Limits = Limits {
         nr_node_ids: 2,
@@ -209,5 +223,27 @@ mod tests {
         assert_eq!(Levels::from_mask(0b001), Levels::parse("pte").ok());
         assert_eq!(Levels::from_mask(0b110), Levels::parse("pud,pmd").ok());
         assert_eq!(Levels::from_mask(0b1000), None);
+    }
+
+    #[test]
+    fn level_geometry() {
+        use super::x86::PTE_PSE;
+        let spans: Vec<_> = Level::ALL.iter().map(|l| l.span()).collect();
+        assert_eq!(spans, [2 << 20, 1 << 30, 512 << 30]);
+        assert_eq!(Level::Pte.entry_span(), 4096);
+        assert_eq!(Level::Pmd.entry_span(), 2 << 20);
+        // The entry mapping 1 GiB + 3 pages + 1: PTE 3 of its PTE table,
+        // PMD 0 of its PMD table, PUD 1 of its PUD table.
+        let addr = (1 << 30) + 3 * 4096 + 1;
+        let idx: Vec<_> = Level::ALL.iter().map(|l| l.entry_index(addr)).collect();
+        assert_eq!(idx, [3, 0, 1]);
+        assert!(Level::Pte.is_leaf(0));
+        assert!(!Level::Pmd.is_leaf(0x1000 | 1));
+        assert!(Level::Pmd.is_leaf(PTE_PSE | 1));
+        let counters: Vec<_> = Level::ALL.iter().map(|l| l.index()).collect();
+        assert_eq!(counters, [0, 1, 2]);
+        let masks: Vec<_> = Level::ALL.iter().map(|l| l.mask()).collect();
+        assert_eq!(masks, [0b001, 0b010, 0b100]);
+        assert_eq!(Levels::from_mask(0b010), Levels::parse("pmd").ok());
     }
 }

@@ -13,9 +13,10 @@
 
 use core::ops::DerefMut;
 
+use super::page::Table;
 use crate::abi::{PtrelocAdLog, PtrelocAdRecord};
-use crate::sys::{PTE_ACCESSED, PTE_DIRTY, PTE_PRESENT, PTE_RW, PTRS_PER_TABLE};
-use crate::table::{Level, Table};
+use crate::level::Level;
+use crate::x86::{PTE_ACCESSED, PTE_DIRTY, PTE_PRESENT, PTE_RW, PTRS_PER_TABLE};
 
 /// A test's injection request and its record buffer, for one request.
 pub(crate) struct AdInjector<'a> {
@@ -82,7 +83,7 @@ impl<'a> AdInjector<'a> {
             unsafe { old.or_entry(i, bits) };
             self.records[len] = PtrelocAdRecord {
                 addr: (base + i * level.entry_span()) as u64,
-                level: 1 << level.index(),
+                level: level.mask(),
                 _pad: 0,
                 was,
                 bits,

@@ -1,0 +1,38 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! x86-64 page-table geometry and entry bits, as both modules and the host
+//! tests see them. Plain constants, so that this file needs only `core`;
+//! `ptreloc`'s `sys.rs` checks them against the kernel's own at build time.
+
+/// `PAGE_SIZE`.
+pub(crate) const PAGE_SIZE: usize = 4096;
+/// Entries in one page-table page (any level below the PGD).
+pub(crate) const PTRS_PER_TABLE: usize = 512;
+/// Bytes mapped by one PTE table (one PMD entry).
+pub(crate) const PMD_SIZE: usize = 1 << 21;
+/// Bytes mapped by one PMD table (one PUD entry).
+pub(crate) const PUD_SIZE: usize = 1 << 30;
+/// Bytes mapped by one PUD table (one P4D entry).
+pub(crate) const P4D_SIZE: usize = 1 << 39;
+/// Bytes mapped by one P4D table (one PGD entry) with 5-level paging.
+pub(crate) const PGDIR_SIZE_L5: usize = 1 << 48;
+/// `TASK_SIZE_MAX` with 4-level paging, the largest user address space we
+/// walk with one PGD page.
+pub(crate) const USER_END_L4: usize = (1 << 47) - PAGE_SIZE;
+/// The same with 5-level paging.
+pub(crate) const USER_END_L5: usize = (1 << 56) - PAGE_SIZE;
+
+/// Present.
+pub(crate) const PTE_PRESENT: u64 = 1 << 0;
+/// Writable.
+pub(crate) const PTE_RW: u64 = 1 << 1;
+/// Accessed.
+pub(crate) const PTE_ACCESSED: u64 = 1 << 5;
+/// Dirty.
+pub(crate) const PTE_DIRTY: u64 = 1 << 6;
+/// In a PMD or PUD entry: maps a huge page rather than pointing to a table.
+pub(crate) const PTE_PSE: u64 = 1 << 7;
+/// The bits the CPU's page walker may set in an entry behind our back.
+pub(crate) const PTE_HW_BITS: u64 = PTE_ACCESSED | PTE_DIRTY;
+/// The bits of an entry that hold the physical frame.
+pub(crate) const PTE_PFN_MASK: u64 = 0x000f_ffff_ffff_f000;
