@@ -29,11 +29,12 @@ extern "C" {
 /// `__GFP_THISNODE`: a bit in the bindgen output but not a constant.
 pub(crate) const GFP_THISNODE: gfp_t = 1 << bindings::___GFP_THISNODE_BIT;
 
-/// `node_state(nid, state)`, for a node id below `nr_node_ids`.
+/// `node_state(nid, state)`; `false` for a node id that cannot exist.
 pub(crate) fn node_state(nid: i32, state: c_uint) -> bool {
-    // SAFETY: tests a bit of a node mask; node ids come from the parsers,
-    // which check them against `nr_node_ids`, or from loops below it.
-    unsafe { ptreloc_node_state(nid, state) }
+    // SAFETY: reads a variable fixed after boot.
+    let nr_node_ids = unsafe { bindings::nr_node_ids };
+    // SAFETY: tests a bit of a node mask, which has `nr_node_ids` bits.
+    (0..nr_node_ids as i32).contains(&nid) && unsafe { ptreloc_node_state(nid, state) }
 }
 
 /// Whether node `nid` has memory.

@@ -2,7 +2,8 @@
 
 //! x86-64 page-table geometry and entry bits, as both modules and the host
 //! tests see them. Plain constants, so that this file needs only `core`;
-//! `ptreloc`'s `sys.rs` checks them against the kernel's own at build time.
+//! `ptreloc`'s `sys.rs` checks the sizes and bits against the kernel's own
+//! at build time.
 
 /// `PAGE_SIZE`.
 pub(crate) const PAGE_SIZE: usize = 4096;
@@ -34,5 +35,3 @@ pub(crate) const PTE_DIRTY: u64 = 1 << 6;
 pub(crate) const PTE_PSE: u64 = 1 << 7;
 /// The bits the CPU's page walker may set in an entry behind our back.
 pub(crate) const PTE_HW_BITS: u64 = PTE_ACCESSED | PTE_DIRTY;
-/// The bits of an entry that hold the physical frame.
-pub(crate) const PTE_PFN_MASK: u64 = 0x000f_ffff_ffff_f000;

@@ -48,8 +48,6 @@ pub(crate) struct Cursor {
     /// A table that met rmap-lock contention at the start of a batch: it is
     /// retried once, first thing in the next batch, and then skipped.
     contended_at: Option<usize>,
-    /// The PMD table whose deposited tables were looked at last.
-    deposits_done: Option<NonNull<sys::page>>,
 }
 
 impl Cursor {
@@ -60,7 +58,6 @@ impl Cursor {
             addr: start & !(level.span() - 1),
             end,
             contended_at: None,
-            deposits_done: None,
         }
     }
 
@@ -205,7 +202,7 @@ impl<'g> Batch<'g> {
     /// `vma_start_write` waits for per-VMA-lock faults, which may themselves
     /// wait for an rmap lock (NUMA migration, `UFFDIO_MOVE`), so taking it
     /// after an rmap lock could deadlock.
-    fn collect(&self, cursor: &mut Cursor, max: usize) -> Result<Collected<'g>> {
+    fn collect(&self, cursor: &Cursor, max: usize) -> Result<Collected<'g>> {
         let level = cursor.level;
         let span = level.span();
         let mut c = Collected {
@@ -217,6 +214,10 @@ impl<'g> Batch<'g> {
             out_of_memory: false,
         };
         let mut seen = Seen::default();
+        // The PMD table whose deposited tables were looked at last. Each
+        // batch looks again: what a fault deposited while the mmap lock was
+        // dropped, or spares a previous batch could not allocate.
+        let mut deposits_done = None;
         let mut pos = cursor.addr & !(span - 1);
         while pos < cursor.end && c.cands.len() < max {
             let span_end = pos.saturating_add(span);
@@ -242,10 +243,8 @@ impl<'g> Batch<'g> {
             };
             let entry = slot.read();
             match entry.table() {
-                None if entry.may_have_deposit()
-                    && cursor.deposits_done != Some(slot.table_page()) =>
-                {
-                    cursor.deposits_done = Some(slot.table_page());
+                None if entry.may_have_deposit() && deposits_done != Some(slot.table_page()) => {
+                    deposits_done = Some(slot.table_page());
                     if !self.collect_deposits(slot, &mut c.deposits) {
                         c.out_of_memory = true;
                         break;

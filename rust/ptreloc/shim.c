@@ -206,6 +206,11 @@ PTRELOC_ENTRY_PRED(pmd, bad)
 PTRELOC_ENTRY_PRED(pmd, leaf)
 PTRELOC_ENTRY_PRED(pmd, present)
 
+p4dval_t ptreloc_p4d_flags(p4d_t p4d)
+{
+	return p4d_flags(p4d);
+}
+
 /* The page of the table an entry points to. */
 
 struct page *ptreloc_pgd_page(pgd_t pgd)

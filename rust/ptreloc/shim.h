@@ -44,6 +44,7 @@ pgd_t ptreloc_pgdp_get(pgd_t *pgd);
 p4d_t ptreloc_p4dp_get(p4d_t *p4d);
 pud_t ptreloc_pudp_get(pud_t *pud);
 pmd_t ptreloc_pmdp_get(pmd_t *pmd);
+p4dval_t ptreloc_p4d_flags(p4d_t p4d);
 struct page *ptreloc_pgd_page(pgd_t pgd);
 struct page *ptreloc_p4d_page(p4d_t p4d);
 struct page *ptreloc_pud_page(pud_t pud);

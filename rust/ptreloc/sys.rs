@@ -20,13 +20,19 @@ pub(crate) use bindings::{
     vm_area_struct,
 };
 pub(crate) type P4d = bindings::p4d_t;
+pub(crate) use bindings::p4dval_t;
 pub(crate) type Pgd = bindings::pgd_t;
 
-// The x86-64 geometry in `common/x86.rs` is the kernel's.
+// The x86-64 geometry and entry bits in `common/x86.rs` are the kernel's.
 const _: () = assert!(
     x86::PMD_SIZE == 1 << bindings::PMD_SHIFT
         && x86::PUD_SIZE == 1 << bindings::PUD_SHIFT
         && x86::PAGE_SIZE == 1 << bindings::PAGE_SHIFT
+        && x86::PTE_PRESENT == 1 << bindings::_PAGE_BIT_PRESENT
+        && x86::PTE_RW == 1 << bindings::_PAGE_BIT_RW
+        && x86::PTE_ACCESSED == 1 << bindings::_PAGE_BIT_ACCESSED
+        && x86::PTE_DIRTY == 1 << bindings::_PAGE_BIT_DIRTY
+        && x86::PTE_PSE == 1 << bindings::_PAGE_BIT_PSE
 );
 
 /// `SINGLE_DEPTH_NESTING`, lockdep subclass for a second lock of one class.
@@ -95,6 +101,7 @@ extern "C" {
     fn ptreloc_pmd_bad(e: pmd_t) -> bool;
     fn ptreloc_pmd_leaf(e: pmd_t) -> bool;
     fn ptreloc_pmd_present(e: pmd_t) -> bool;
+    fn ptreloc_p4d_flags(e: P4d) -> p4dval_t;
     fn ptreloc_pgd_page(e: Pgd) -> *mut page;
     fn ptreloc_p4d_page(e: P4d) -> *mut page;
     fn ptreloc_pud_page(e: pud_t) -> *mut page;
@@ -187,6 +194,8 @@ pure! {
     fn pmd_leaf(e: pmd_t) -> bool = ptreloc_pmd_leaf;
     /// `pmd_present()`.
     fn pmd_present(e: pmd_t) -> bool = ptreloc_pmd_present;
+    /// `p4d_flags()`: the entry without its frame number.
+    fn p4d_flags(e: P4d) -> p4dval_t = ptreloc_p4d_flags;
     /// `pgd_page()`: the page of the table a PGD entry points to.
     fn pgd_page(e: Pgd) -> *mut page = ptreloc_pgd_page;
     /// `p4d_page()`: the page of the table a P4D entry points to.
@@ -218,10 +227,15 @@ pub(crate) fn num_memory_nodes() -> u32 {
     unsafe { ptreloc_num_node_state(bindings::node_states_N_MEMORY) }
 }
 
-/// The first page frame of online node `nid`, and one past its last.
+/// The first page frame of node `nid`, and one past its last; empty if
+/// the node is not online.
 pub(crate) fn node_pfn_span(nid: i32) -> (u64, u64) {
-    // SAFETY: an online node has its `pglist_data`, whose span is read with
-    // plain loads, as `node_start_pfn()` and `node_end_pfn()` do.
+    if !node_online(nid) {
+        return (0, 0);
+    }
+    // SAFETY: an online node has its `pglist_data` (checked above), whose
+    // span is read with plain loads, as `node_start_pfn()` and
+    // `node_end_pfn()` do.
     unsafe {
         let pgdat = ptreloc_NODE_DATA(nid);
         let start = (*pgdat).node_start_pfn as u64;
@@ -229,11 +243,11 @@ pub(crate) fn node_pfn_span(nid: i32) -> (u64, u64) {
     }
 }
 
-/// Whether zone `zone` (a [`zone_index`]) of online node `nid` has memory
-/// (`populated_zone()`).
+/// Whether zone `zone` (a [`zone_index`]) of node `nid` has memory
+/// (`populated_zone()`); `false` if the node is not online.
 pub(crate) fn node_zone_populated(nid: i32, zone: usize) -> bool {
-    // SAFETY: as for `node_pfn_span`.
-    unsafe { (*ptreloc_NODE_DATA(nid)).node_zones[zone].present_pages != 0 }
+    // SAFETY: as for `node_pfn_span`; `zone_index` is below `MAX_NR_ZONES`.
+    node_online(nid) && unsafe { (*ptreloc_NODE_DATA(nid)).node_zones[zone].present_pages != 0 }
 }
 
 /// `node_distance()` between two online nodes.

@@ -25,7 +25,7 @@ use crate::level::{Level, Levels};
 use crate::sys;
 use crate::text::TextBuf;
 use crate::words::{parse_pid, parse_u64, ParseError, Words};
-use crate::x86::{PAGE_SIZE, PTE_ACCESSED, PTE_PFN_MASK, PTE_PRESENT, USER_END_L4};
+use crate::x86::{PAGE_SIZE, PTE_ACCESSED, PTE_PRESENT, USER_END_L4};
 
 /// At most this many processes per storm (their descendants come free).
 const MAX_PIDS: usize = 16;
@@ -44,6 +44,9 @@ const AD_RECORDS: usize = 128;
 /// `TASK_SIZE_MAX` with 4-level paging; ptreloc clamps to the mm's own.
 const USER_END: u64 = USER_END_L4 as u64;
 const PAGE_MASK: u64 = !(PAGE_SIZE as u64 - 1);
+/// The bits of an entry that hold the physical frame (without memory
+/// encryption: enough to tell whether an entry was remapped).
+const PTE_PFN_MASK: u64 = 0x000f_ffff_ffff_f000;
 
 /// A write to `storm`.
 pub(crate) enum Command {

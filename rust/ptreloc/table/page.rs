@@ -15,7 +15,7 @@ use crate::locks::SpinGuard;
 use crate::placement::Target;
 use crate::request::Zone;
 use crate::sys;
-use crate::x86::{PAGE_SIZE, PTE_PFN_MASK, PTRS_PER_TABLE};
+use crate::x86::{PAGE_SIZE, PTRS_PER_TABLE};
 
 /// `PAGE_SHIFT`.
 const PAGE_SHIFT: u32 = PAGE_SIZE.trailing_zeros();
@@ -312,8 +312,10 @@ impl NewTable {
 ///
 /// The caller holds `mm->page_table_lock`; `p4d` is a live P4D entry.
 unsafe fn replace_p4d_table(p4d: *mut sys::P4d, old: Table, new: TablePage) {
+    // `p4d_flags()`, not a constant mask: with memory encryption the
+    // encryption bit is outside the kernel's (run-time) PFN mask, a flag.
     let pointing_to_new = |entry: sys::P4d| sys::P4d {
-        p4d: ((entry.p4d as u64 & !PTE_PFN_MASK) | (new.pfn() << PAGE_SHIFT)) as _,
+        p4d: sys::p4d_flags(entry) | ((new.pfn() << PAGE_SHIFT) as sys::p4dval_t),
     };
     // SAFETY: `p4d` is live (caller); the user copy, if any, is the entry at
     // the same index of the PGD's user half, which lives as long as it. Both
