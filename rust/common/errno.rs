@@ -4,8 +4,8 @@
 //! `stats` (`failed_<name>`), ptreloc_test in a storm's `status`
 //! (`errors_<name>`). Any other errno is counted as `other`.
 //!
-//! A report keeps an array of [`COUNTED`] counters, adds to the one at
-//! [`slot`] and prints each under [`name`]; the last slot is `other`.
+use core::fmt::Write;
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use kernel::error::code::{EBUSY, EINTR, EINVAL, ENODEV, ENOMEM, EPERM, ESRCH};
 use kernel::error::Error;
@@ -21,19 +21,40 @@ const ERRNOS: [(Error, &str); 7] = [
     (EBUSY, "EBUSY"),
 ];
 
-/// Counters per report: one per errno of the table, then `other`.
-pub(crate) const COUNTED: usize = ERRNOS.len() + 1;
+/// Failures counted by errno: one counter per errno of [`ERRNOS`], then
+/// one for any other.
+#[derive(Default)]
+pub(crate) struct Counts([AtomicU64; ERRNOS.len() + 1]);
 
-/// The counter of `errno`, negative as kernel functions return it (see
-/// [`Error::to_errno`]): its place in the table, or the last for any other.
-pub(crate) fn slot(errno: i32) -> usize {
+impl Counts {
+    /// Counts a failure with `errno`, negative as kernel functions return it
+    /// (see [`Error::to_errno`]), as `other` if it has no counter of its own
+    /// (0 included); returns how many that counter had before.
+    pub(crate) fn add(&self, errno: i32) -> u64 {
+        self.0[slot(errno)].fetch_add(1, Relaxed)
+    }
+
+    /// Writes one `<prefix><name> <count>` line per counter, `other` last.
+    pub(crate) fn write(&self, out: &mut impl Write, prefix: &str) -> core::fmt::Result {
+        for (i, count) in self.0.iter().enumerate() {
+            let name = ERRNOS.get(i).map_or("other", |&(_, name)| name);
+            writeln!(out, "{prefix}{name} {}", count.load(Relaxed))?;
+        }
+        Ok(())
+    }
+}
+
+/// The counter of `errno`: its place in [`ERRNOS`], or the last for any
+/// other.
+fn slot(errno: i32) -> usize {
     ERRNOS
         .iter()
         .position(|(e, _)| e.to_errno() == errno)
         .unwrap_or(ERRNOS.len())
 }
 
-/// The name of a counter: the errno's (`EINVAL`), or `other` for the last.
-pub(crate) fn name(slot: usize) -> &'static str {
-    ERRNOS.get(slot).map_or("other", |&(_, name)| name)
+/// The name of `errno`, negative as kernel functions return it: `EINVAL`,
+/// or `other` if it has no counter of its own.
+pub(crate) fn name(errno: i32) -> &'static str {
+    ERRNOS.get(slot(errno)).map_or("other", |&(_, name)| name)
 }

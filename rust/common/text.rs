@@ -2,6 +2,8 @@
 
 //! A growable text buffer for what the debugfs files read back.
 
+use core::fmt::Write;
+
 use kernel::prelude::*;
 
 /// Text built with `write!`; an allocation failure is a `fmt::Error`.
@@ -22,9 +24,21 @@ impl TextBuf {
     pub(crate) fn as_bytes(&self) -> &[u8] {
         &self.bytes
     }
+
+    /// Writes one `<name> <value>` line per row, the format of every
+    /// counter file.
+    pub(crate) fn rows<'a>(
+        &mut self,
+        rows: impl IntoIterator<Item = (&'a str, u64)>,
+    ) -> core::fmt::Result {
+        for (name, value) in rows {
+            writeln!(self, "{name} {value}")?;
+        }
+        Ok(())
+    }
 }
 
-impl core::fmt::Write for TextBuf {
+impl Write for TextBuf {
     fn write_str(&mut self, s: &str) -> core::fmt::Result {
         self.bytes
             .extend_from_slice(s.as_bytes(), GFP_KERNEL)

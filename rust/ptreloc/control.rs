@@ -107,19 +107,12 @@ struct Stats {
     moved_per_level: [AtomicU64; 3],
     ad_entries: AtomicU64,
     anomalies: AtomicU64,
-    /// Failures by errno ([`errno::slot`]).
-    failures: [AtomicU64; errno::COUNTED],
-}
-
-/// The name of a positive errno, as in an outcome: `other` if not counted
-/// by name.
-fn errno_name(code: i32) -> &'static str {
-    errno::name(errno::slot(-code))
+    failures: errno::Counts,
 }
 
 impl Stats {
     fn fail(&self, e: Error) {
-        self.failures[errno::slot(e.to_errno())].fetch_add(1, Relaxed);
+        self.failures.add(e.to_errno());
     }
 
     fn add(&self, o: &Outcome) {
@@ -136,28 +129,24 @@ impl Stats {
     }
 
     fn format(&self, out: &mut TextBuf) -> core::fmt::Result {
-        let rows = [
-            ("requests", &self.requests),
-            ("succeeded", &self.succeeded),
-            ("tables_examined", &self.tables_examined),
-            ("tables_moved", &self.tables_moved),
-            ("tables_already_on_node", &self.tables_already),
-            ("tables_skipped", &self.tables_skipped),
-            ("ad_entries_carried", &self.ad_entries),
-            ("anomalies", &self.anomalies),
-        ];
-        for (name, value) in rows {
-            writeln!(out, "{name} {}", value.load(Relaxed))?;
-        }
+        out.rows(
+            [
+                ("requests", &self.requests),
+                ("succeeded", &self.succeeded),
+                ("tables_examined", &self.tables_examined),
+                ("tables_moved", &self.tables_moved),
+                ("tables_already_on_node", &self.tables_already),
+                ("tables_skipped", &self.tables_skipped),
+                ("ad_entries_carried", &self.ad_entries),
+                ("anomalies", &self.anomalies),
+            ]
+            .map(|(name, value)| (name, value.load(Relaxed))),
+        )?;
         for level in Level::ALL {
             let moved = self.moved_per_level[level.index()].load(Relaxed);
             writeln!(out, "{}_tables_moved {moved}", level.name())?;
         }
-        for (slot, failures) in self.failures.iter().enumerate() {
-            let name = errno::name(slot);
-            writeln!(out, "failed_{name} {}", failures.load(Relaxed))?;
-        }
-        Ok(())
+        self.failures.write(out, "failed_")
     }
 }
 
@@ -176,7 +165,7 @@ fn format_outcome(o: &Outcome, out: &mut TextBuf) -> core::fmt::Result {
     if o.errno == 0 {
         writeln!(out, "status ok")?;
     } else {
-        writeln!(out, "status {} ({})", errno_name(o.errno), o.errno)?;
+        writeln!(out, "status {} ({})", errno::name(-o.errno), o.errno)?;
     }
     writeln!(out, "zone {}", o.zone.map_or("any", |z| z.name()))?;
     write!(out, "levels")?;
@@ -212,9 +201,7 @@ fn format_outcome(o: &Outcome, out: &mut TextBuf) -> core::fmt::Result {
         ("longest_lock_hold_ns", o.longest_hold_ns),
         ("elapsed_ns", o.elapsed_ns),
     ];
-    for (name, value) in rows {
-        writeln!(out, "{name} {value}")?;
-    }
+    out.rows(rows)?;
     if let Some(e) = &o.evacuation {
         let rows = [
             ("processes", e.processes),
@@ -224,9 +211,7 @@ fn format_outcome(o: &Outcome, out: &mut TextBuf) -> core::fmt::Result {
             ("pgtables_in_range_after", e.in_range_after),
             ("pgds_in_range", e.pgds_in_range),
         ];
-        for (name, value) in rows {
-            writeln!(out, "{name} {value}")?;
-        }
+        out.rows(rows)?;
     }
     Ok(())
 }

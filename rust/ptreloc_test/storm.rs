@@ -145,8 +145,8 @@ struct Counters {
     deposits: AtomicU64,
     ad_carried: AtomicU64,
     anomalies: AtomicU64,
-    /// Failed requests by errno ([`errno::slot`]).
-    errors: [AtomicU64; errno::COUNTED],
+    /// Failed requests by errno.
+    errors: errno::Counts,
     /// `inject=ad`: entries whose bits ptreloc set; of those, PTEs given
     /// Accessed (visible as `Referenced` in smaps); then what the check
     /// found: the bits in place, the entry gone or remapped meanwhile, or
@@ -287,27 +287,25 @@ impl StormHandle {
         writeln!(out, "seed {}", s.seed)?;
         writeln!(out, "threads {}", s.cfg.threads)?;
         writeln!(out, "elapsed_ms {}", (until - s.started_ns) / 1_000_000)?;
-        let rows = [
-            ("iterations", &c.iterations),
-            ("relocations", &c.relocations),
-            ("pte_moved", &c.moved[0]),
-            ("pmd_moved", &c.moved[1]),
-            ("pud_moved", &c.moved[2]),
-            ("deposits_moved", &c.deposits),
-            ("ad_entries_carried", &c.ad_carried),
-            ("anomalies", &c.anomalies),
-            ("ad_injected", &c.ad_injected),
-            ("ad_injected_pte_accessed", &c.ad_injected_pte_accessed),
-            ("ad_verified", &c.ad_verified),
-            ("ad_changed", &c.ad_changed),
-            ("ad_lost", &c.ad_lost),
-        ];
-        for (name, value) in rows {
-            writeln!(out, "{name} {}", value.load(Relaxed))?;
-        }
-        for (slot, errors) in c.errors.iter().enumerate() {
-            writeln!(out, "errors_{} {}", errno::name(slot), errors.load(Relaxed))?;
-        }
+        out.rows(
+            [
+                ("iterations", &c.iterations),
+                ("relocations", &c.relocations),
+                ("pte_moved", &c.moved[0]),
+                ("pmd_moved", &c.moved[1]),
+                ("pud_moved", &c.moved[2]),
+                ("deposits_moved", &c.deposits),
+                ("ad_entries_carried", &c.ad_carried),
+                ("anomalies", &c.anomalies),
+                ("ad_injected", &c.ad_injected),
+                ("ad_injected_pte_accessed", &c.ad_injected_pte_accessed),
+                ("ad_verified", &c.ad_verified),
+                ("ad_changed", &c.ad_changed),
+                ("ad_lost", &c.ad_lost),
+            ]
+            .map(|(name, value)| (name, value.load(Relaxed))),
+        )?;
+        c.errors.write(out, "errors_")?;
         Ok(())
     }
 }
@@ -388,8 +386,8 @@ impl Storm {
             KVec::with_capacity(MAX_TARGETS, GFP_KERNEL),
             KVec::with_capacity(AD_RECORDS, GFP_KERNEL),
         ) else {
-            // Counted as `other`, the last slot.
-            self.counters.errors[errno::COUNTED - 1].fetch_add(1, Relaxed);
+            // No request ran, so no errno: counted as `other`.
+            self.counters.errors.add(0);
             self.active.fetch_sub(1, Relaxed);
             return;
         };
@@ -495,15 +493,16 @@ impl Storm {
         // SAFETY: called from this kthread.
         let stopping = ret == EINTR.to_errno() && unsafe { bindings::kthread_should_stop() };
         if ret != 0 && !stopping {
-            let before = c.errors[errno::slot(ret)].fetch_add(1, Relaxed);
+            let before = c.errors.add(ret);
             // A process exiting or a node filling up is expected; anything
             // else is logged, the first few times, with the request.
             if ![ESRCH, ENOMEM].iter().any(|e| e.to_errno() == ret) && before < 4 {
                 pr_info!(
-                    "storm: pid {pid} {start:#x}-{end:#x} node {} batch {} levels {:#x}: error {ret}\n",
+                    "storm: pid {pid} {start:#x}-{end:#x} node {} batch {} levels {:#x}: error {ret} ({})\n",
                     req.node,
                     req.batch,
-                    req.levels
+                    req.levels,
+                    errno::name(ret)
                 );
             }
         }
