@@ -38,6 +38,15 @@ kernel_build_dir() {
 	echo "$PTRELOC_CACHE/kernel/$1"
 }
 
+# Debian's stock kernel and its module build tree (scripts/stock-kernel).
+PTRELOC_STOCK=$PTRELOC_CACHE/stock
+
+# The stock kernel's image, from the last complete setup; fails without one.
+stock_image() {
+	local d=$PTRELOC_STOCK/current
+	[ -f "$d/.ptreloc-stamp" ] && echo "$d/root/usr/lib/modules/$(cat "$d/release")/vmlinuz"
+}
+
 # Cache key of one flavour: source version, the fragments it is made of, the
 # scripts that build it, and the toolchain. Any change rebuilds that flavour.
 kernel_key() {
