@@ -143,7 +143,10 @@ wait "$follower"
 rc=$?
 [ $r = 0 ] && [ $rc = 0 ] && tail -n 1 "$tmp/follow" | grep -q '"event":"exited"' &&
 	head -n 1 "$tmp/follow" | python3 -c 'import json,sys; json.loads(sys.stdin.readline())'
-ok $? "follow exits 0 when the process exits; its --json lines parse"
+r=$?
+# On failure, say which part: still running, its status, its last words.
+[ $r = 0 ] || { echo "# follow: exit status $rc; its output:"; sed 's/^/# /' "$tmp/follow"; }
+ok $r "follow exits 0 when the process exits; its --json lines parse"
 
 run 0 evacuate --pfn 0x1000-0x1001 --to 0 --json &&
 	json "$tmp/out" 'j["status"] == "ok" and j["pfn_start"] == "0x1000"' &&

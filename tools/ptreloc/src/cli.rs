@@ -176,14 +176,16 @@ fn show_progress(done: &AtomicBool, pid: Option<u32>, node: Option<u32>) {
 /// them or for the data to move to another node.
 fn follow(pid: u32, interval: f64, json: bool) -> Result<(), Failure> {
     let mut stuck: Option<(usize, u64)> = None;
+    // The process may start exiting at any point of an iteration: a request
+    // that fails then (ESRCH) means it has gone, not that following failed.
     loop {
-        if !kernel::process_exists(pid) {
+        if !kernel::has_address_space(pid) {
             break;
         }
         let (census, maps) = match (kernel::census(pid), kernel::numa_maps(pid)) {
             (Ok(c), Ok(m)) => (c, m),
             // It exited between the checks.
-            _ if !kernel::process_exists(pid) => break,
+            _ if !kernel::has_address_space(pid) => break,
             (Err(e), _) | (_, Err(e)) => return Err(e),
         };
         let data = report::numa_maps_kb(&maps, census.nodes);
@@ -221,7 +223,7 @@ fn follow(pid: u32, interval: f64, json: bool) -> Result<(), Failure> {
                 let _ = std::io::stdout().flush();
                 match result {
                     Ok(()) => {}
-                    Err(_) if !kernel::process_exists(pid) => break,
+                    Err(_) if !kernel::has_address_space(pid) => break,
                     Err(e) => return Err(e),
                 }
                 let left = kernel::census(pid).map_or(0, |c| c.movable_off(home));

@@ -95,8 +95,16 @@ pub fn numa_maps(pid: u32) -> Result<String, Failure> {
     })
 }
 
-pub fn process_exists(pid: u32) -> bool {
-    std::path::Path::new(&format!("/proc/{pid}")).exists()
+/// Whether process `pid` still has an address space, as ptreloc sees it:
+/// `/proc/<pid>/status` shows the `Vm*` lines exactly while the kernel's
+/// `get_task_mm()` finds an mm, the test ptreloc's own `ESRCH` comes from.
+/// A process that is exiting has lost it before its `/proc` entry goes.
+pub fn has_address_space(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|s| status_has_mm(&s))
+}
+
+fn status_has_mm(status: &str) -> bool {
+    status.lines().any(|l| l.starts_with("VmSize:"))
 }
 
 /// Parses a node list such as `0-1,3`.
@@ -121,6 +129,14 @@ pub fn nodes_with_memory() -> Option<Vec<u32>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exiting_process_has_no_address_space() {
+        let alive = "Name:\tpython3\nState:\tS (sleeping)\nVmPeak:\t  1 kB\nVmSize:\t  1 kB\n";
+        let exiting = "Name:\tpython3\nState:\tR (running)\nThreads:\t1\n";
+        assert!(status_has_mm(alive));
+        assert!(!status_has_mm(exiting));
+    }
 
     #[test]
     fn node_lists() {
