@@ -9,7 +9,8 @@
 #   make bench      relocation cost vs its floor, fork() and migration, as
 #                   ratios from one perf-guest run (bench/results/)
 #   make demo       a workload's data and then its page tables move to node 1
-#   make module     build ptreloc.ko and ptreloc_test.ko for FLAVOUR (default: debug)
+#   make module     build ptreloc.ko and ptreloc_test.ko for FLAVOUR (default:
+#                   debug; also perf, debug-7.3, and stock: Debian's 7.3 kernel)
 #   make tools      build the ptreloc command-line tool (build/tools/release/ptreloc)
 #   make selftests  build the kselftests
 #   make lint       rustfmt, clippy and checkpatch; fails on any finding
@@ -25,7 +26,9 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 top := $(CURDIR)
 KSRC := $(shell bash -c '. $(top)/scripts/lib.sh && kernel_src_dir')
 KDIR = $(PTRELOC_CACHE)/kernel/$(FLAVOUR)
-KMAKE = $(MAKE) -C $(KDIR) LLVM=1
+# What setup leaves behind when a flavour's kernel is ready.
+KSTAMP = $(if $(filter stock,$(FLAVOUR)),$(PTRELOC_CACHE)/stock/current,$(KDIR))/.ptreloc-stamp
+KMAKE = scripts/kmake $(FLAVOUR)
 BUILD = $(top)/build/$(FLAVOUR)
 # What Kbuild needs to see of the tree: it is copied to $(BUILD), because
 # Kbuild writes its objects next to the sources and the flavours must not mix.
@@ -42,7 +45,7 @@ setup:
 	scripts/setup $(FLAVOUR)
 
 kernel-ready:
-	@test -f $(KDIR)/.ptreloc-stamp || { echo "kernel flavour $(FLAVOUR) not built: running setup"; scripts/setup $(FLAVOUR); }
+	@test -f $(KSTAMP) || { echo "kernel flavour $(FLAVOUR) not built: running setup"; scripts/setup $(FLAVOUR); }
 
 module: kernel-ready
 	@$(call copy-module-srcs,$(BUILD))

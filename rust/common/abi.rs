@@ -21,9 +21,13 @@
 //! This file is compiled into both modules; its layout is the contract.
 
 /// [`PtrelocRequest::levels`] bits, and [`ptreloc_read_entry`] levels: a
-/// table level is named by the entries it holds.
+/// table level is named by the entries it holds. ptreloc itself makes them
+/// with `Level::mask()`.
+#[allow(dead_code)]
 pub(crate) const LEVEL_PTE: u32 = 1 << 0;
+#[allow(dead_code)]
 pub(crate) const LEVEL_PMD: u32 = 1 << 1;
+#[allow(dead_code)]
 pub(crate) const LEVEL_PUD: u32 = 1 << 2;
 
 // They are `Level::mask()` bits, which both modules use to make and read them.

@@ -18,8 +18,8 @@ use kernel::ffi::{c_char, c_int, c_void};
 use kernel::new_mutex;
 use kernel::prelude::*;
 use kernel::sync::Mutex;
-use kernel::uaccess::UserSlice;
 
+use crate::compat;
 use crate::text::TextBuf;
 
 /// The longest write accepted: every request fits on one short line.
@@ -42,14 +42,15 @@ pub(crate) fn enodata() -> Error {
     Error::from_errno(-(bindings::ENODATA as c_int))
 }
 
-// include/linux/debugfs.h: not in the 6.12 bindings.
+// include/linux/debugfs.h: not in the 6.12 bindings. `debugfs_create_file`
+// is a macro in 7.3, wrapped in ptreloc's shim.c.
 #[allow(improper_ctypes)]
 extern "C" {
     fn debugfs_create_dir(
         name: *const c_char,
         parent: *mut bindings::dentry,
     ) -> *mut bindings::dentry;
-    fn debugfs_create_file(
+    fn ptreloc_debugfs_create_file(
         name: *const c_char,
         mode: bindings::umode_t,
         parent: *mut bindings::dentry,
@@ -61,7 +62,7 @@ extern "C" {
 
 /// One kind of debugfs file. A value is created per open file and dropped at
 /// release; `Ctx` is what every open file of the directory shares.
-pub(crate) trait FileKind: Sized + Send + 'static {
+pub(crate) trait FileKind: Sized + Send + Unpin + 'static {
     /// Shared context, given to the directory's files at creation.
     type Ctx: Sync + 'static;
 
@@ -158,7 +159,7 @@ impl Dir {
         // SAFETY: `name` is NUL-terminated, `self.dentry` a live directory
         // (type invariant), and `fops` and `ctx` outlive it (caller).
         from_err_ptr(unsafe {
-            debugfs_create_file(
+            ptreloc_debugfs_create_file(
                 name.as_char_ptr(),
                 mode,
                 self.dentry.as_ptr(),
@@ -294,7 +295,7 @@ unsafe extern "C" fn write<T: FileKind>(
         return EINVAL.to_errno() as isize;
     }
     let mut input = KVec::new();
-    if let Err(e) = UserSlice::new(buf as usize, count).read_all(&mut input, GFP_KERNEL) {
+    if let Err(e) = compat::user_slice(buf, count).read_all(&mut input, GFP_KERNEL) {
         return e.to_errno() as isize;
     }
     let mut guard = this.inner.lock();

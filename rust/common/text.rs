@@ -6,6 +6,8 @@ use core::fmt::Write;
 
 use kernel::prelude::*;
 
+use crate::compat;
+
 /// Text built with `write!`; an allocation failure is a `fmt::Error`.
 pub(crate) struct TextBuf {
     bytes: KVec<u8>,
@@ -17,8 +19,7 @@ impl TextBuf {
     }
 
     pub(crate) fn clear(&mut self) {
-        // SAFETY: `u8` needs no drop, and 0 is within the length.
-        unsafe { self.bytes.set_len(0) };
+        compat::truncate(&mut self.bytes, 0);
     }
 
     pub(crate) fn as_bytes(&self) -> &[u8] {

@@ -16,9 +16,11 @@ use kernel::new_mutex;
 use kernel::prelude::*;
 use kernel::sync::{CondVar, Mutex};
 
+use crate::compat;
 use crate::mm::PinnedMm;
 
 /// One claimed mm.
+#[derive(Clone, Copy)]
 struct Entry {
     /// Address of the `mm_struct`: pinned by the claiming request, or by a
     /// waiting one, so the address cannot be reused while it is here.
@@ -45,8 +47,7 @@ fn find(entries: &KVec<Entry>, key: usize) -> Option<usize> {
 fn remove(entries: &mut KVec<Entry>, i: usize) {
     let last = entries.len() - 1;
     entries.swap(i, last);
-    // SAFETY: `Entry` needs no drop, and `last` is within the length.
-    unsafe { entries.set_len(last) };
+    compat::truncate(entries, last);
 }
 
 impl Claims {

@@ -318,7 +318,7 @@ impl<R: Request> RequestFile<R> {
     }
 }
 
-impl<R: Request + Send + Sync + 'static> FileKind for RequestFile<R> {
+impl<R: Request + Send + Sync + Unpin + 'static> FileKind for RequestFile<R> {
     type Ctx = State;
 
     fn open(ctx: &'static State) -> Result<Self> {

@@ -18,6 +18,8 @@ mod batch;
 mod census;
 mod claims;
 mod control;
+#[path = "../common/compat.rs"]
+mod compat;
 #[path = "../common/debugfs.rs"]
 mod debugfs;
 #[path = "../common/errno.rs"]
@@ -49,7 +51,6 @@ use debugfs::{Dir, FileOps};
 module! {
     type: Ptreloc,
     name: "ptreloc",
-    author: "The ptreloc developers",
     description: "Page-table relocation for live processes",
     license: "GPL",
 }

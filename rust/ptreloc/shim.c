@@ -1,15 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * ptreloc's window on the static inlines and macros of Linux 6.12.
+ * ptreloc's window on the static inlines and macros of Linux 6.12 and 7.3.
  *
  * bindgen generates bindings for functions with a symbol only, so the mm,
  * page-table and lock helpers that are static inlines or macros cannot be
  * called from Rust directly. Each function in the first part calls exactly
  * one of them, is named ptreloc_<what it wraps>, and decides nothing; the
  * few that compose several stand apart below, each saying why it is in C.
- * The Rust declarations are in sys.rs and ../common/ksys.rs.
+ * The Rust declarations are in sys.rs and ../common/ksys.rs. Where the two
+ * kernel lines differ, compat.h supplies the missing helper by its name.
  */
 #include <linux/bug.h>
+#include <linux/debugfs.h>
 #include <linux/fs.h>
 #include <linux/gfp.h>
 #include <linux/iommu.h>
@@ -28,11 +30,18 @@
 #include <linux/spinlock.h>
 #include <xen/xen.h>
 #include <asm/pgalloc.h>
+#include <asm/tlbflush.h>
 
+#include "compat.h"
 #include "shim.h"
 
 #ifndef CONFIG_SPLIT_PTE_PTLOCKS
 #error "ptreloc relies on split PTE page-table locks (CONFIG_SPLIT_PTE_PTLOCKS)"
+#endif
+
+/* The TLB flush calls the paravirt operations, through the exported pv_ops. */
+#ifndef CONFIG_PARAVIRT
+#error "ptreloc flushes TLBs through the paravirt operations (CONFIG_PARAVIRT)"
 #endif
 
 /*
@@ -333,11 +342,26 @@ void ptreloc_mem_cgroup_put(struct mem_cgroup *memcg)
 	mem_cgroup_put(memcg);
 }
 
-/* Cross-CPU calls */
+/* Cross-CPU calls and TLB flushes */
 
 void ptreloc_on_each_cpu(smp_call_func_t func, void *info, int wait)
 {
 	on_each_cpu(func, info, wait);
+}
+
+bool ptreloc_boot_cpu_has(u16 feature)
+{
+	return boot_cpu_has(feature);
+}
+
+void ptreloc___flush_tlb_global(void)
+{
+	__flush_tlb_global();
+}
+
+void ptreloc___flush_tlb_local(void)
+{
+	__flush_tlb_local();
 }
 
 /*
@@ -368,6 +392,14 @@ void *ptreloc_page_address(const struct page *page)
 	return page_address(page);
 }
 EXPORT_SYMBOL_GPL(ptreloc_page_address);
+
+struct dentry *ptreloc_debugfs_create_file(const char *name, umode_t mode,
+					   struct dentry *parent, void *data,
+					   const struct file_operations *fops)
+{
+	return debugfs_create_file(name, mode, parent, data, fops);
+}
+EXPORT_SYMBOL_GPL(ptreloc_debugfs_create_file);
 
 /*
  * Composites: each calls several kernel helpers, for a reason given with it.
@@ -449,7 +481,7 @@ void ptreloc_pgtable_unaccount(struct page *page)
 p4d_t *ptreloc_pti_user_p4dp(p4d_t *p4d)
 {
 #ifdef CONFIG_MITIGATION_PAGE_TABLE_ISOLATION
-	if (!pgtable_l5_enabled() && static_cpu_has(X86_FEATURE_PTI) &&
+	if (!pgtable_l5_enabled() && cpu_feature_enabled(X86_FEATURE_PTI) &&
 	    pgdp_maps_userspace(p4d))
 		return (p4d_t *)kernel_to_user_pgdp((pgd_t *)p4d);
 #endif

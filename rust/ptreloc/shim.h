@@ -68,10 +68,16 @@ void ptreloc_WARN(const char *msg);
 struct mem_cgroup *ptreloc_set_active_memcg(struct mem_cgroup *memcg);
 void ptreloc_mem_cgroup_put(struct mem_cgroup *memcg);
 void ptreloc_on_each_cpu(smp_call_func_t func, void *info, int wait);
+bool ptreloc_boot_cpu_has(u16 feature);
+void ptreloc___flush_tlb_global(void);
+void ptreloc___flush_tlb_local(void);
 bool ptreloc_node_state(int nid, enum node_states state);
 void ptreloc_cond_resched(void);
 struct page *ptreloc_alloc_pages_node(int nid, gfp_t gfp, unsigned int order);
 void *ptreloc_page_address(const struct page *page);
+struct dentry *ptreloc_debugfs_create_file(const char *name, umode_t mode,
+					   struct dentry *parent, void *data,
+					   const struct file_operations *fops);
 int ptreloc_next_tgid(int nr);
 void ptreloc_ptlock_set(struct page *page, spinlock_t *ptl);
 void ptreloc_ptlock_init(struct page *page);

@@ -11,6 +11,7 @@
 
 use kernel::bindings;
 use kernel::ffi::{c_char, c_int, c_uint, c_ulong, c_void};
+use kernel::prelude::*;
 
 pub(crate) use crate::ksys::*;
 use crate::x86;
@@ -135,12 +136,21 @@ extern "C" {
     pub(crate) fn ptreloc_set_active_memcg(memcg: *mut mem_cgroup) -> *mut mem_cgroup;
     pub(crate) fn ptreloc_mem_cgroup_put(memcg: *mut mem_cgroup);
 
-    // Cross-CPU calls
+    // Cross-CPU calls and TLB flushes
     pub(crate) fn ptreloc_on_each_cpu(
         func: unsafe extern "C" fn(*mut c_void),
         info: *mut c_void,
         wait: c_int,
     );
+    fn ptreloc_boot_cpu_has(feature: u16) -> bool;
+    pub(crate) fn ptreloc___flush_tlb_global();
+    pub(crate) fn ptreloc___flush_tlb_local();
+}
+
+/// Whether the CPUs have global pages (`X86_FEATURE_PGE`).
+pub(crate) fn cpu_has_pge() -> bool {
+    // SAFETY: reads the boot CPU's feature bits, fixed after boot.
+    unsafe { ptreloc_boot_cpu_has(bindings::X86_FEATURE_PGE as u16) }
 }
 
 // shim.c's composites: see there why each is in C.
@@ -263,7 +273,7 @@ pub(crate) fn fatal_signal_pending() -> bool {
 }
 
 /// `WARN(1, ...)` with `msg`, once per call.
-pub(crate) fn warn(msg: &kernel::str::CStr) {
+pub(crate) fn warn(msg: &CStr) {
     // SAFETY: `msg` is NUL-terminated.
     unsafe { ptreloc_WARN(msg.as_char_ptr()) };
 }

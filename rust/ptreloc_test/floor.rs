@@ -14,6 +14,7 @@ use core::fmt::Write;
 use kernel::bindings;
 use kernel::prelude::*;
 
+use crate::compat;
 use crate::ksys::{self, gfp_t};
 use crate::text::TextBuf;
 use crate::words::{parse_node, parse_u64, ParseError, Words};
@@ -115,8 +116,7 @@ impl Pages {
             // SAFETY: allocated by `push_new`, order 0, freed once.
             unsafe { bindings::__free_pages(*page, 0) };
         }
-        // SAFETY: raw pointers need no drop; 0 is within the length.
-        unsafe { self.0.set_len(0) };
+        compat::truncate(&mut self.0, 0);
     }
 }
 

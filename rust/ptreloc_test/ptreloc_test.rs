@@ -23,6 +23,8 @@ use kernel::sync::Mutex;
 
 #[path = "../common/abi.rs"]
 mod abi;
+#[path = "../common/compat.rs"]
+mod compat;
 #[path = "../common/debugfs.rs"]
 mod debugfs;
 #[path = "../common/errno.rs"]
@@ -53,7 +55,6 @@ use text::TextBuf;
 module! {
     type: PtrelocTest,
     name: "ptreloc_test",
-    author: "The ptreloc developers",
     description: "Drives ptreloc through its in-kernel API (tests only)",
     license: "GPL",
 }
@@ -148,7 +149,7 @@ impl StormFile {
         let mut current = self.ctx.storm.lock();
         match command {
             Command::Stop => {
-                if let Some(storm) = current.as_mut() {
+                if let Some(storm) = &mut *current {
                     storm.stop();
                 }
             }

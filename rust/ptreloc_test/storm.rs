@@ -19,6 +19,7 @@ use kernel::prelude::*;
 use kernel::sync::Arc;
 
 use crate::abi::{PtrelocAdLog, PtrelocAdRecord, PtrelocOutcome, PtrelocRequest, LEVEL_PTE};
+use crate::compat;
 use crate::errno;
 use crate::ksys;
 use crate::level::{Level, Levels};
@@ -254,8 +255,7 @@ impl StormHandle {
             // function does not return before `kthread_should_stop`.
             unsafe { bindings::kthread_stop(task.as_ptr()) };
         }
-        // SAFETY: plain pointers, none needs dropping; 0 is within the length.
-        unsafe { self.threads.set_len(0) };
+        compat::truncate(&mut self.threads, 0);
     }
 
     /// The `status` file.
@@ -414,8 +414,7 @@ impl Storm {
 
     /// The listed processes still alive, and their descendants.
     fn collect_targets(&self, targets: &mut KVec<i32>) {
-        // SAFETY: `i32` needs no drop; 0 is within the length.
-        unsafe { targets.set_len(0) };
+        compat::truncate(targets, 0);
         let listed = &self.cfg.pids[..self.cfg.npids];
         let mut next = ksys::next_tgid(1);
         while let Some(tgid) = next {
@@ -461,8 +460,7 @@ impl Storm {
         let Some((start, end)) = Self::random_range(pid, rng) else {
             return;
         };
-        // SAFETY: records are plain data; 0 is within the length.
-        unsafe { records.set_len(0) };
+        compat::truncate(records, 0);
         let mut log = PtrelocAdLog {
             records: records.as_mut_ptr(),
             capacity: records.capacity() as u32,
@@ -515,8 +513,9 @@ impl Storm {
         if out.moved.iter().sum::<u64>() + out.deposits_moved != 0 {
             c.relocations.fetch_add(1, Relaxed);
         }
-        // SAFETY: ptreloc wrote `log.len` records, at most the capacity.
-        unsafe { records.set_len(log.len.min(log.capacity) as usize) };
+        // SAFETY: `records` was empty, and ptreloc wrote `log.len` records
+        // from its start, at most the capacity.
+        unsafe { compat::take_filled(records, log.len.min(log.capacity) as usize) };
         for rec in records.iter() {
             self.check_injected(pid, rec);
         }
