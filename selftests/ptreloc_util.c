@@ -5,6 +5,7 @@
  * (per-node PageTables in sysfs, KPF_PGTABLE in /proc/kpageflags).
  */
 #include <numa.h>
+#include <sched.h>
 #include <numaif.h>
 #include <sys/prctl.h>
 
@@ -254,14 +255,43 @@ int census(pid_t pid, long counts[LEVELS][MAX_NODES])
 }
 
 /*
- * Let page tables that the kernel frees after an RCU grace period (those of
- * a process that exited, tlb_remove_table()) go before counting, with
+ * Run the calling thread once on every CPU it may use. A CPU that went idle
+ * after running a process keeps that process's mm as its lazy-TLB mm, and
+ * an exited process's PGD is freed only when the last CPU lets go of it
+ * (__mmdrop). In 7.3 the PGD counts in the per-node PageTables, so a count
+ * could drop later by a page for a process that exited long before.
+ */
+static void visit_every_cpu(void)
+{
+	cpu_set_t old, one;
+	int cpu;
+
+	if (sched_getaffinity(0, sizeof(old), &old))
+		return;
+	for (cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+		if (!CPU_ISSET(cpu, &old))
+			continue;
+		CPU_ZERO(&one);
+		CPU_SET(cpu, &one);
+		if (!sched_setaffinity(0, sizeof(one), &one))
+			sched_yield();
+	}
+	sched_setaffinity(0, sizeof(old), &old);
+}
+
+/*
+ * Let page tables that the kernel frees late go before counting: those that
+ * idle CPUs still hold (visit_every_cpu), then those freed after an RCU
+ * grace period (a process that exited, tlb_remove_table()), with
  * ptreloc_test.ko's rcu_barrier file. (ptreloc frees its own old tables
  * before a request returns.)
  */
 int settle_freed_tables(void)
 {
-	int ret = ctl_write_path("/sys/kernel/debug/ptreloc_test/rcu_barrier", "1\n");
+	int ret;
+
+	visit_every_cpu();
+	ret = ctl_write_path("/sys/kernel/debug/ptreloc_test/rcu_barrier", "1\n");
 
 	if (ret == -ENOENT)
 		fprintf(stderr, "ptreloc_test.ko is not loaded: counters cannot be settled\n");

@@ -100,6 +100,17 @@ program() { # program NAME: a kselftest program, its cases counted one by one
 	report "$((rc == 4 ? 0 : rc))" "selftests: ptreloc: $name"
 }
 
+# The exact per-node page-table counts the tests check assume huge pages
+# only where a test asks for them (MADV_HUGEPAGE, MADV_COLLAPSE), as in our
+# kernels' config. A distribution kernel may default to "always" (Debian
+# does): then faults map huge pages where a test wants 4 KiB ones, and
+# khugepaged collapses every process's memory in the background.
+thp=/sys/kernel/mm/transparent_hugepage/enabled
+if [ -w "$thp" ] && ! grep -q '\[madvise\]' "$thp"; then
+	echo "# transparent hugepages: $(cat "$thp") -> madvise"
+	echo madvise >"$thp"
+fi
+
 # Swap for the swapped-out-entries test: zram, compressed in guest memory.
 if [ -e /sys/block/zram0 ] && ! grep -q zram0 /proc/swaps; then
 	echo 512M >/sys/block/zram0/disksize && mkswap /dev/zram0 >/dev/null &&
