@@ -3,12 +3,15 @@
 # ptreloc: page-table relocation for Linux, as an out-of-tree Rust module.
 #
 #   make setup      install the toolchain and build the debug kernel (once)
-#   make check      build, boot the debug kernel with 2 NUMA nodes, run the tests
+#   make check      build, boot the debug kernel with 2 NUMA nodes, run the tests;
+#                   then the main tests in Debian's unmodified 7.3 kernel
+#   make matrix     the suites on the debug-7.3 flavour (not in CI: longer)
 #   make stress     the race suite (RACE_SECONDS per scenario, default 60) and
 #                   the upstream mm selftests under the storm, in the guest
 #   make bench      relocation cost vs its floor, fork() and migration, as
 #                   ratios from one perf-guest run (bench/results/)
-#   make demo       a workload's data and then its page tables move to node 1
+#   make demo       a workload's data and then its page tables move to node 1,
+#                   in Debian's unmodified 7.3 kernel (FLAVOUR=debug: ours)
 #   make module     build ptreloc.ko and ptreloc_test.ko for FLAVOUR (default:
 #                   debug; also perf, debug-7.3, and stock: Debian's 7.3 kernel)
 #   make tools      build the ptreloc command-line tool (build/tools/release/ptreloc)
@@ -29,6 +32,9 @@ KDIR = $(PTRELOC_CACHE)/kernel/$(FLAVOUR)
 # What setup leaves behind when a flavour's kernel is ready.
 KSTAMP = $(if $(filter stock,$(FLAVOUR)),$(PTRELOC_CACHE)/stock/current,$(KDIR))/.ptreloc-stamp
 KMAKE = scripts/kmake $(FLAVOUR)
+# The kernel line: debug and perf are 6.12; stock and the BASE-7.3 flavours 7.3.
+LINE = $(if $(filter stock %-7.3,$(FLAVOUR)),7.3,6.12)
+STESTS = $(top)/build/selftests$(if $(filter 7.3,$(LINE)),-7.3)
 BUILD = $(top)/build/$(FLAVOUR)
 # What Kbuild needs to see of the tree: it is copied to $(BUILD), because
 # Kbuild writes its objects next to the sources and the flavours must not mix.
@@ -52,10 +58,20 @@ module: kernel-ready
 	$(KMAKE) M=$(BUILD) modules
 	@echo "built $(BUILD)/ptreloc.ko"
 
-# The kselftests run the tool end to end: it is copied next to them.
+# The kselftests run the tool end to end: it is copied next to them. Each
+# kernel line has its own build, with the harness, the upstream mm selftests
+# and the uapi headers of that line: the 7.3 line's come from the stock
+# kernel's tree, which every 7.3 flavour needs.
+ifeq ($(LINE),7.3)
+STEST_SRC = $(PTRELOC_CACHE)/stock/current/linux
+STEST_HDR = $(STEST_SRC)/usr
+else
+STEST_SRC = $(KSRC)
+STEST_HDR = $(KDIR)/usr
+endif
 selftests: kernel-ready tools
-	$(MAKE) -C selftests KSRC=$(KSRC) KHDR=$(KDIR)/usr OUT=$(top)/build/selftests
-	cp build/tools/release/ptreloc build/selftests/ptreloc
+	$(MAKE) -C selftests KSRC=$(STEST_SRC) KHDR=$(STEST_HDR) OUT=$(STESTS)
+	cp build/tools/release/ptreloc $(STESTS)/ptreloc
 
 tools:
 	cargo build --quiet --release --manifest-path tools/ptreloc/Cargo.toml \
@@ -84,8 +100,12 @@ lint: kernel-ready
 check:
 	scripts/check
 
-demo: module selftests
-	scripts/demo
+matrix:
+	scripts/matrix
+
+# On Debian's stock kernel unless FLAVOUR is given on the command line.
+demo:
+	scripts/demo $(if $(filter command line,$(origin FLAVOUR)),$(FLAVOUR),stock)
 
 bench:
 	scripts/bench
@@ -94,7 +114,7 @@ RACE_SECONDS ?= 60
 stress: module selftests
 	scripts/vm --flavour $(FLAVOUR) --mem 4G --cpus 3 --numa 2G,cpus=0 \
 		--numa 2G,cpus=1 --numa 0,cpus=2 -- env PTRELOC_RACE_SECONDS=$(RACE_SECONDS) \
-		PTRELOC_PROGRAM_TIMEOUT=7200 selftests/run.sh build/$(FLAVOUR) build/selftests stress
+		PTRELOC_PROGRAM_TIMEOUT=7200 selftests/run.sh build/$(FLAVOUR) $(STESTS) stress
 
 vm: kernel-ready
 	scripts/vm --flavour $(FLAVOUR) -- $(CMD)
@@ -102,4 +122,4 @@ vm: kernel-ready
 clean:
 	rm -rf build
 
-.PHONY: all setup kernel-ready module selftests tools lint check stress bench demo vm clean
+.PHONY: all setup kernel-ready module selftests tools lint check matrix stress bench demo vm clean

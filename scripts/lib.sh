@@ -40,6 +40,16 @@ on_stock_line() {
 	[ "$1" != "$(flavour_base "$1")" ]
 }
 
+# The selftests built for FLAVOUR's kernel line (see the Makefile), relative
+# to the repository.
+selftests_dir() {
+	if [ "$1" = stock ] || on_stock_line "$1"; then
+		echo "build/selftests-$PTRELOC_STOCK_SERIES"
+	else
+		echo build/selftests
+	fi
+}
+
 # The Debian version of the stock kernel set up last ("" when none).
 stock_version() {
 	[ -f "$PTRELOC_STOCK/current/.ptreloc-stamp" ] && readlink "$PTRELOC_STOCK/current" || true
