@@ -113,8 +113,10 @@ impl Drop for PinnedMm {
 /// The mmap lock of a [`PinnedMm`], held for writing.
 ///
 /// It excludes page faults, fork, munmap/mremap/mprotect/madvise, GUP, and
-/// every page-table walker that works under the mmap lock. Per-VMA-lock faults
-/// are excluded by [`Vma::write_lock`]. Dropping the guard also releases every
+/// every page-table walker that works under the mmap lock. What works under
+/// per-VMA locks instead (faults; on 7.3 also madvise DONTNEED/FREE/GUARD,
+/// PT_RECLAIM's zaps, smaps and DAMON walks) is excluded by
+/// [`Vma::write_lock`]. Dropping the guard also releases every
 /// VMA write lock (`vma_end_write_all`).
 ///
 /// # Invariants

@@ -13,7 +13,8 @@
 //! pointer into the tables: with the mmap lock held for writing, no PGD,
 //! P4D, PUD or PMD table of the mm can be freed or replaced except by us. A
 //! PTE table can: file THP collapse (`retract_page_tables`) clears its PMD
-//! entry and frees it under the file's rmap lock and the PMD lock only. So a
+//! entry and frees it under the file's rmap lock and the PMD lock only, and
+//! on 7.3 PT_RECLAIM frees an empty one under a VMA read lock. So a
 //! [`Table`] read from an entry is only a hint until the entry is re-checked
 //! under the slot's lock with the span's rmap locks held; only then may its
 //! lock be used ([`Table::ptl`] is unsafe for that reason).
