@@ -253,7 +253,15 @@ impl StormHandle {
         for task in self.threads.iter() {
             // SAFETY: a thread we created and have not stopped yet; its
             // function does not return before `kthread_should_stop`.
-            unsafe { bindings::kthread_stop(task.as_ptr()) };
+            let ret = unsafe { bindings::kthread_stop(task.as_ptr()) };
+            // A thread stopped before it was first scheduled exits without
+            // running its function (`kthread()`), which returns 0 otherwise:
+            // it never got to leave the active count. (A stop right after a
+            // start, as the race suite's inject_ad does, found the storm
+            // still "running", and the next start failed with EBUSY.)
+            if ret == -(bindings::EINTR as c_int) {
+                self.storm.active.fetch_sub(1, Relaxed);
+            }
         }
         compat::truncate(&mut self.threads, 0);
     }
