@@ -29,13 +29,19 @@ impl PfnRange {
         (self.start..self.end).contains(&pfn)
     }
 
-    /// Page-table pages of any owner (user, kernel, PGDs) in the range.
+    /// Page-table pages of any owner (user, kernel, PGDs) in the range,
+    /// counted as `/proc/kpageflags` flags them: by their folio, so both
+    /// pages of a PTI PGD (order 1, typed on its first page) count.
     pub(crate) fn count_pgtables(&self) -> u64 {
         let mut n = 0;
         for pfn in self.start..self.end {
             if let Some(page) = online_page(pfn) {
-                // SAFETY: an online page (above); reads its page type.
-                n += u64::from(unsafe { sys::ptreloc_PageTable(page) });
+                // SAFETY: an online page (above). Its folio may change under
+                // us (a racy read, as kpageflags makes); we only read its
+                // page type.
+                n += u64::from(unsafe {
+                    sys::ptreloc_folio_test_pgtable(sys::ptreloc_page_folio(page))
+                });
             }
             if pfn % (1 << 16) == 0 {
                 sys::cond_resched();

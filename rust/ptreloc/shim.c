@@ -274,9 +274,14 @@ struct page *ptreloc_pfn_to_online_page(unsigned long pfn)
 	return pfn_to_online_page(pfn);
 }
 
-bool ptreloc_PageTable(const struct page *page)
+struct folio *ptreloc_page_folio(struct page *page)
 {
-	return PageTable(page);
+	return page_folio(page);
+}
+
+bool ptreloc_folio_test_pgtable(const struct folio *folio)
+{
+	return folio_test_pgtable(folio);
 }
 
 /* Page-table pages */

@@ -116,7 +116,8 @@ extern "C" {
     pub(crate) fn ptreloc_page_to_pfn(page: *const page) -> c_ulong;
     pub(crate) fn ptreloc_pfn_to_online_page(pfn: c_ulong) -> *mut page;
     #[allow(non_snake_case)]
-    pub(crate) fn ptreloc_PageTable(page: *const page) -> bool;
+    pub(crate) fn ptreloc_page_folio(page: *mut page) -> *mut bindings::folio;
+    pub(crate) fn ptreloc_folio_test_pgtable(folio: *const bindings::folio) -> bool;
 
     // Page-table pages
     fn ptreloc_alloc_split_ptlocks() -> bool;
