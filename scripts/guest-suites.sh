@@ -30,11 +30,16 @@ summary() {
 # with FLAVOUR's modules in a guest and count its tests, its dmesg and
 # kmemleak.
 guest_suite() {
-	local name=$1 suite=$2 flavour=$3 vm_rc totals p f s
+	local name=$1 suite=$2 flavour=$3 vm_rc totals p f s other
 	shift 3
 	guests+=("$name")
 	rm -rf "${vmdir:?}/$name"
-	scripts/vm --out "$vmdir/$name" "$@" -- selftests/run.sh "build/$flavour" "$(selftests_dir "$flavour")" "$suite"
+	# The other kernel line's module, if built, must be refused.
+	other=build/debug/ptreloc.ko
+	[ "$(selftests_dir "$flavour")" = build/selftests ] && other=build/stock/ptreloc.ko
+	[ "$suite" = main ] && [ -f "$other" ] || other=""
+	scripts/vm --out "$vmdir/$name" "$@" -- env PTRELOC_OTHER_LINE_MODULE="$other" \
+		selftests/run.sh "build/$flavour" "$(selftests_dir "$flavour")" "$suite"
 	vm_rc=$?
 	totals=$(sed -n 's/^# ptreloc totals: pass:\([0-9]*\) fail:\([0-9]*\) skip:\([0-9]*\)$/\1 \2 \3/p' \
 		"$vmdir/$name/output.txt" 2>/dev/null)

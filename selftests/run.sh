@@ -23,9 +23,12 @@ zones) programs=(relocate_zones) ;;
 stress) programs=(race upstream_mm) ;;
 *) echo "unknown suite $suite" >&2; exit 2 ;;
 esac
+# A module built for the other kernel line, to be refused (make check sets
+# it when that line's module is built).
+other_line_module=${PTRELOC_OTHER_LINE_MODULE:-}
 # insmod of both modules, the programs, rmmod of both, the tool without the
-# module, and module_unloaded.
-steps=$((${#programs[@]} + 6)) n=0 pass=0 fail=0 skip=0
+# module, module_unloaded, and the other line's module refused.
+steps=$((${#programs[@]} + 6 + (${#other_line_module} > 0))) n=0 pass=0 fail=0 skip=0
 # No program may run longer than this: the harness's own per-test timeouts
 # cannot stop a task stuck in the kernel.
 program_timeout=${PTRELOC_PROGRAM_TIMEOUT:-2400}
@@ -111,6 +114,12 @@ if [ -w "$thp" ] && ! grep -q '\[madvise\]' "$thp"; then
 	echo madvise >"$thp"
 fi
 
+# A distribution kernel (Debian's) builds these as modules: zram for swap,
+# loop and ext2 (or ext4, which serves ext2) for the dirty-bit race test.
+for m in zram loop ext2 ext4; do
+	modprobe -q "$m" 2>/dev/null || true
+done
+
 # Swap for the swapped-out-entries test: zram, compressed in guest memory.
 if [ -e /sys/block/zram0 ] && ! grep -q zram0 /proc/swaps; then
 	echo 512M >/sys/block/zram0/disksize && mkswap /dev/zram0 >/dev/null &&
@@ -138,6 +147,21 @@ unload_during_storm() {
 	return $rc
 }
 
+# The other line's module must not load: the kernel refuses it (ENOEXEC,
+# "Invalid module format") and says why: 7.3 compares the size of struct
+# module before the vermagic.
+other_line_refused() {
+	local out
+	if out=$(insmod "$other_line_module" 2>&1); then
+		echo "insmod $other_line_module succeeded"
+		rmmod ptreloc
+		return 1
+	fi
+	echo "$out"
+	grep -q "Invalid module format" <<<"$out" || { echo "not refused as an invalid format"; return 1; }
+	dmesg | tail -n 5 | grep -E "ptreloc: (version magic|\.gnu\.linkonce\.this_module section size)"
+}
+
 # With the module gone, the tool exits 3 and says how to load it.
 cli_unloaded() {
 	local rc
@@ -149,6 +173,9 @@ cli_unloaded() {
 
 echo "TAP version 13"
 echo "1..$steps"
+# Before ours is loaded: the same name would be refused as existing.
+[ -n "$other_line_module" ] &&
+	step "insmod of the other kernel line's ptreloc.ko is refused" other_line_refused
 step "insmod ptreloc.ko" insmod "$mod_dir/ptreloc.ko"
 # The storm driver for the race suite; it pins ptreloc while loaded.
 step "insmod ptreloc_test.ko" insmod "$mod_dir/ptreloc_test.ko"
