@@ -120,6 +120,8 @@ in_chroot() {
 		*) break ;;
 		esac
 	done
+	[ -x "$root/bin/sh" ] ||
+		die "the trixie chroot $root is missing: run scripts/setup stock"
 	cp -L /etc/resolv.conf "$root/etc/resolv.conf"
 	unshare --mount --propagation private -- \
 		env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 TERM=dumb \

@@ -2,8 +2,9 @@
 
 //! The Rust half of the version layer: the `kernel` crate's APIs that
 //! differ between the two kernel lines ptreloc builds for, 6.12 and 7.3,
-//! each behind one name. `Kbuild` sets `cfg(kernel_7)` on the 7.x line, and
-//! no other Rust file tests it; the C half is `ptreloc/compat.h`.
+//! each behind one name. `Kbuild` sets `cfg(kernel_7)` on the 7.x line (and
+//! `PTRELOC_KERNEL_7` for the C half, `ptreloc/compat.h`); nothing else
+//! tests it.
 
 use kernel::ffi::c_char;
 use kernel::prelude::*;

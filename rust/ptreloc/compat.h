@@ -3,16 +3,16 @@
  * The C half of the version layer: kernel helpers that one of the two lines
  * ptreloc builds for (6.12, 7.3) does not offer to a module, defined here
  * under the kernel's own names, so that shim.c wraps them alike on both.
- * The Rust half is ../common/compat.rs. Nothing else tests the version.
+ * The Rust half is ../common/compat.rs.
  */
 #ifndef PTRELOC_COMPAT_H
 #define PTRELOC_COMPAT_H
 
 #include <linux/rmap.h>
 #include <linux/rwsem.h>
-#include <linux/version.h>
 
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(7, 0, 0)
+/* Kbuild defines it on the 7.x line. */
+#ifdef PTRELOC_KERNEL_7
 /*
  * 7.x moved the anon_vma lock helpers into mm/internal.h, out of a module's
  * reach; struct anon_vma is still public. These are their bodies there.

@@ -17,9 +17,9 @@ mod api;
 mod batch;
 mod census;
 mod claims;
-mod control;
 #[path = "../common/compat.rs"]
 mod compat;
+mod control;
 #[path = "../common/debugfs.rs"]
 mod debugfs;
 #[path = "../common/errno.rs"]
