@@ -2,7 +2,8 @@
 #
 # ptreloc: page-table relocation for Linux, as an out-of-tree Rust module.
 #
-#   make setup      install the toolchain and build the debug kernel (once)
+#   make setup      install the toolchain, build the debug kernel and set up
+#                   Debian's stock 7.3 kernel (once; FLAVOUR=... for one)
 #   make check      build, boot the debug kernel with 2 NUMA nodes, run the tests;
 #                   then the main tests in Debian's unmodified 7.3 kernel
 #   make matrix     the suites on the debug-7.3 flavour (not in CI: longer)
@@ -47,8 +48,9 @@ copy-module-srcs = mkdir -p $(1)/rust && rsync -a Kbuild VERSION $(1)/ && \
 
 all: module selftests tools
 
+# Both kernels make check uses, unless FLAVOUR is given on the command line.
 setup:
-	scripts/setup $(FLAVOUR)
+	scripts/setup $(if $(filter command line,$(origin FLAVOUR)),$(FLAVOUR),debug stock)
 
 kernel-ready:
 	@test -f $(KSTAMP) || { echo "kernel flavour $(FLAVOUR) not built: running setup"; scripts/setup $(FLAVOUR); }
