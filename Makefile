@@ -33,9 +33,11 @@ KDIR = $(PTRELOC_CACHE)/kernel/$(FLAVOUR)
 # What setup leaves behind when a flavour's kernel is ready.
 KSTAMP = $(if $(filter stock,$(FLAVOUR)),$(PTRELOC_CACHE)/stock/current,$(KDIR))/.ptreloc-stamp
 KMAKE = scripts/kmake $(FLAVOUR)
-# The kernel line: debug and perf are 6.12; stock and the BASE-7.3 flavours 7.3.
-LINE = $(if $(filter stock %-7.3,$(FLAVOUR)),7.3,6.12)
-STESTS = $(top)/build/selftests$(if $(filter 7.3,$(LINE)),-7.3)
+# The kernel line: debug and perf are 6.12; stock and the BASE-SERIES
+# flavours (debug-7.3) the stock kernel's series (lib.sh decides).
+SERIES := $(shell bash -c '. $(top)/scripts/lib.sh && echo $$PTRELOC_STOCK_SERIES')
+STOCK_LINE = $(filter stock %-$(SERIES),$(FLAVOUR))
+STESTS = $(top)/$(shell bash -c '. $(top)/scripts/lib.sh && selftests_dir $(FLAVOUR)')
 BUILD = $(top)/build/$(FLAVOUR)
 # What Kbuild needs to see of the tree: it is copied to $(BUILD), because
 # Kbuild writes its objects next to the sources and the flavours must not mix.
@@ -48,30 +50,34 @@ copy-module-srcs = mkdir -p $(1)/rust && rsync -a Kbuild VERSION $(1)/ && \
 
 all: module selftests tools
 
-# Both kernels make check uses, unless FLAVOUR is given on the command line.
+# Both kernels make check uses, unless FLAVOUR is given.
 setup:
-	scripts/setup $(if $(filter command line,$(origin FLAVOUR)),$(FLAVOUR),debug stock)
+	scripts/setup $(if $(filter command line environment,$(origin FLAVOUR)),$(FLAVOUR),debug stock)
 
 kernel-ready:
 	@test -f $(KSTAMP) || { echo "kernel flavour $(FLAVOUR) not built: running setup"; scripts/setup $(FLAVOUR); }
 
 module: kernel-ready
 	@$(call copy-module-srcs,$(BUILD))
-	$(KMAKE) M=$(BUILD) modules
+	+$(KMAKE) M=$(BUILD) modules
 	@echo "built $(BUILD)/ptreloc.ko"
 
 # The kselftests run the tool end to end: it is copied next to them. Each
 # kernel line has its own build, with the harness, the upstream mm selftests
 # and the uapi headers of that line: the 7.3 line's come from the stock
 # kernel's tree, which every 7.3 flavour needs.
-ifeq ($(LINE),7.3)
+ifneq ($(STOCK_LINE),)
 STEST_SRC = $(PTRELOC_CACHE)/stock/current/linux
 STEST_HDR = $(STEST_SRC)/usr
 else
 STEST_SRC = $(KSRC)
 STEST_HDR = $(KDIR)/usr
 endif
+# Built again from scratch when the tree they come from changes (a new stock
+# version: its files may be older than the binaries).
 selftests: kernel-ready tools
+	@src=$$(readlink -f $(STEST_SRC)); [ "$$(cat $(STESTS)/.source 2>/dev/null)" = "$$src" ] || \
+		{ rm -rf $(STESTS) && mkdir -p $(STESTS) && echo "$$src" >$(STESTS)/.source; }
 	$(MAKE) -C selftests KSRC=$(STEST_SRC) KHDR=$(STEST_HDR) OUT=$(STESTS)
 	cp build/tools/release/ptreloc $(STESTS)/ptreloc
 
@@ -90,10 +96,10 @@ lint: kernel-ready
 		rust/request-tests/src/lib.rs
 	@rm -rf $(BUILD)-clippy
 	@$(call copy-module-srcs,$(BUILD)-clippy)
-	$(KMAKE) M=$(BUILD)-clippy CLIPPY=1 modules
+	+$(KMAKE) M=$(BUILD)-clippy CLIPPY=1 modules
 	# The 7.3 side of the version layer compiles only for 7.3: the stock
 	# module too, warnings as errors (Debian's config has no CONFIG_WERROR).
-	@if [ -f $(PTRELOC_CACHE)/stock/current/.ptreloc-stamp ]; then \
+	+@if [ -f $(PTRELOC_CACHE)/stock/current/.ptreloc-stamp ]; then \
 		rm -rf $(top)/build/stock-lint && $(call copy-module-srcs,$(top)/build/stock-lint) && \
 		scripts/kmake stock -s M=$(top)/build/stock-lint KRUSTFLAGS=-Dwarnings KCFLAGS=-Werror modules; \
 	else echo "lint: the stock kernel is not set up: its module build is not linted"; fi
@@ -111,9 +117,9 @@ check:
 matrix:
 	scripts/matrix
 
-# On Debian's stock kernel unless FLAVOUR is given on the command line.
+# On Debian's stock kernel unless FLAVOUR is given.
 demo:
-	scripts/demo $(if $(filter command line,$(origin FLAVOUR)),$(FLAVOUR),stock)
+	scripts/demo $(if $(filter command line environment,$(origin FLAVOUR)),$(FLAVOUR),stock)
 
 bench:
 	scripts/bench

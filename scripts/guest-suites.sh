@@ -1,10 +1,14 @@
 # SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=bash
 # The counting and the guest runs scripts/check and scripts/matrix share.
 # Source it after lib.sh, from the repository's top directory.
 
 pass=0 fail=0 skip=0
 vmdir=build/vm
 guests=()
+# other_module[FLAVOUR]: a module built for the other kernel line in this
+# run, which FLAVOUR's main suite must see refused (none: not checked).
+declare -A other_module=()
 count() { # count RC NAME
 	if [ "$1" = 0 ]; then
 		pass=$((pass + 1)); echo "check: PASS $2"
@@ -34,10 +38,8 @@ guest_suite() {
 	shift 3
 	guests+=("$name")
 	rm -rf "${vmdir:?}/$name"
-	# The other kernel line's module, if built, must be refused.
-	other=build/debug/ptreloc.ko
-	[ "$(selftests_dir "$flavour")" = build/selftests ] && other=build/stock/ptreloc.ko
-	[ "$suite" = main ] && [ -f "$other" ] || other=""
+	other=""
+	[ "$suite" = main ] && other=${other_module[$flavour]:-}
 	scripts/vm --out "$vmdir/$name" "$@" -- env PTRELOC_OTHER_LINE_MODULE="$other" \
 		selftests/run.sh "build/$flavour" "$(selftests_dir "$flavour")" "$suite"
 	vm_rc=$?

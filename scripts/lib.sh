@@ -81,13 +81,13 @@ stock_image() {
 
 # Cache key of one flavour: source version, the fragments it is made of, the
 # scripts that build it, and the toolchain. Any change rebuilds that flavour.
-# On the stock line the toolchain is the chroot's, named by its stamp.
+# On the stock line the toolchain is the chroot's.
 kernel_key() {
 	local flavour=$1
 	{
 		if on_stock_line "$flavour"; then
 			stock_version
-			cat "$PTRELOC_STOCK/chroot/.ptreloc-stamp"
+			in_chroot sh -c 'gcc --version | head -n 1; rustc --version; bindgen --version'
 		else
 			kernel_src_version
 			rustc --version
@@ -120,8 +120,10 @@ in_chroot() {
 		*) break ;;
 		esac
 	done
-	[ -x "$root/bin/sh" ] ||
-		die "the trixie chroot $root is missing: run scripts/setup stock"
+	if [ ! -x "$root/bin/sh" ]; then
+		echo "error: the trixie chroot $root is missing: run scripts/setup stock" >&2
+		return 1
+	fi
 	cp -L /etc/resolv.conf "$root/etc/resolv.conf"
 	unshare --mount --propagation private -- \
 		env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 TERM=dumb \

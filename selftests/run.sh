@@ -148,8 +148,8 @@ unload_during_storm() {
 }
 
 # The other line's module must not load: the kernel refuses it (ENOEXEC,
-# "Invalid module format") and says why: 7.3 compares the size of struct
-# module before the vermagic.
+# "Invalid module format") and says why: both lines compare the size of
+# struct module before the vermagic.
 other_line_refused() {
 	local out
 	if out=$(insmod "$other_line_module" 2>&1); then

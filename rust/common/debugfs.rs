@@ -20,6 +20,7 @@ use kernel::prelude::*;
 use kernel::sync::Mutex;
 
 use crate::compat;
+use crate::ksys;
 use crate::text::TextBuf;
 
 /// The longest write accepted: every request fits on one short line.
@@ -43,19 +44,12 @@ pub(crate) fn enodata() -> Error {
 }
 
 // include/linux/debugfs.h: not in the 6.12 bindings. `debugfs_create_file`
-// is a macro in 7.3, wrapped in ptreloc's shim.c.
+// is a macro in 7.3: see `ksys::ptreloc_debugfs_create_file`.
 #[allow(improper_ctypes)]
 extern "C" {
     fn debugfs_create_dir(
         name: *const c_char,
         parent: *mut bindings::dentry,
-    ) -> *mut bindings::dentry;
-    fn ptreloc_debugfs_create_file(
-        name: *const c_char,
-        mode: bindings::umode_t,
-        parent: *mut bindings::dentry,
-        data: *mut c_void,
-        fops: *const bindings::file_operations,
     ) -> *mut bindings::dentry;
     fn debugfs_remove(dentry: *mut bindings::dentry);
 }
@@ -159,7 +153,7 @@ impl Dir {
         // SAFETY: `name` is NUL-terminated, `self.dentry` a live directory
         // (type invariant), and `fops` and `ctx` outlive it (caller).
         from_err_ptr(unsafe {
-            ptreloc_debugfs_create_file(
+            ksys::ptreloc_debugfs_create_file(
                 name.as_char_ptr(),
                 mode,
                 self.dentry.as_ptr(),

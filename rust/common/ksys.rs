@@ -8,7 +8,7 @@
 //! a Kbuild error in the making).
 
 use kernel::bindings;
-use kernel::ffi::{c_int, c_uint, c_void};
+use kernel::ffi::{c_char, c_int, c_uint, c_void};
 
 pub(crate) use bindings::gfp_t;
 
@@ -23,6 +23,14 @@ extern "C" {
         order: c_uint,
     ) -> *mut bindings::page;
     pub(crate) fn ptreloc_page_address(page: *const bindings::page) -> *mut c_void;
+    /// `debugfs_create_file()`: a function in 6.12, a `_Generic` macro in 7.3.
+    pub(crate) fn ptreloc_debugfs_create_file(
+        name: *const c_char,
+        mode: bindings::umode_t,
+        parent: *mut bindings::dentry,
+        data: *mut c_void,
+        fops: *const bindings::file_operations,
+    ) -> *mut bindings::dentry;
 }
 
 /// `__GFP_THISNODE`: a bit in the bindgen output but not a constant.
@@ -57,6 +65,6 @@ pub(crate) fn next_tgid(nr: i32) -> Option<i32> {
 
 /// Monotonic time in nanoseconds.
 pub(crate) fn now_ns() -> u64 {
-    // SAFETY: reads the clock; callable in any context.
+    // SAFETY: reads the clock; callable in process and interrupt context.
     unsafe { bindings::ktime_get() as u64 }
 }

@@ -115,7 +115,6 @@ extern "C" {
     pub(crate) fn ptreloc_page_zonenum(page: *const page) -> c_int;
     pub(crate) fn ptreloc_page_to_pfn(page: *const page) -> c_ulong;
     pub(crate) fn ptreloc_pfn_to_online_page(pfn: c_ulong) -> *mut page;
-    #[allow(non_snake_case)]
     pub(crate) fn ptreloc_page_folio(page: *mut page) -> *mut bindings::folio;
     pub(crate) fn ptreloc_folio_test_pgtable(folio: *const bindings::folio) -> bool;
 
