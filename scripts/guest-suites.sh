@@ -40,7 +40,7 @@ guest_suite() {
 	rm -rf "${vmdir:?}/$name"
 	other=""
 	[ "$suite" = main ] && other=${other_module[$flavour]:-}
-	scripts/vm --out "$vmdir/$name" "$@" -- env PTRELOC_OTHER_LINE_MODULE="$other" \
+	scripts/vm --out "$vmdir/$name" --flavour "$flavour" "$@" -- env PTRELOC_OTHER_LINE_MODULE="$other" \
 		selftests/run.sh "build/$flavour" "$(selftests_dir "$flavour")" "$suite"
 	vm_rc=$?
 	totals=$(sed -n 's/^# ptreloc totals: pass:\([0-9]*\) fail:\([0-9]*\) skip:\([0-9]*\)$/\1 \2 \3/p' \
