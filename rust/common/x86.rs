@@ -35,3 +35,39 @@ pub(crate) const PTE_DIRTY: u64 = 1 << 6;
 pub(crate) const PTE_PSE: u64 = 1 << 7;
 /// The bits the CPU's page walker may set in an entry behind our back.
 pub(crate) const PTE_HW_BITS: u64 = PTE_ACCESSED | PTE_DIRTY;
+
+/// What may have changed in an entry of an old table between its copy and
+/// the TLB flush that ends all use of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WalkerChange {
+    /// Nothing to do.
+    Nothing,
+    /// A CPU set these Accessed/Dirty bits in a present entry: carry them.
+    Carry(u64),
+    /// Accessed/Dirty in a non-present entry: Knights Landing's erratum
+    /// (`_PAGE_KNL_ERRATUM_MASK`). Software ignores those bits there
+    /// (`pte_none()`, the swap-entry layout), and so do we.
+    KnlErratum,
+    /// Anything else: software changed an entry it must have been kept from.
+    Anomaly,
+}
+
+/// Classifies entry `was` of an old table against `copy`, its replacement.
+pub(crate) fn walker_change(was: u64, copy: u64) -> WalkerChange {
+    if (was ^ copy) & !PTE_HW_BITS != 0 {
+        WalkerChange::Anomaly
+    } else if was & PTE_PRESENT == 0 {
+        if was == copy {
+            WalkerChange::Nothing
+        } else {
+            WalkerChange::KnlErratum
+        }
+    } else {
+        // Bits the copy has and the old entry lacks were set in the new
+        // entry after the install: nothing to carry.
+        match was & !copy & PTE_HW_BITS {
+            0 => WalkerChange::Nothing,
+            missing => WalkerChange::Carry(missing),
+        }
+    }
+}

@@ -7,7 +7,7 @@
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use super::page::Table;
-use crate::x86::{PTE_DIRTY, PTE_HW_BITS, PTE_PRESENT, PTRS_PER_TABLE};
+use crate::x86::{walker_change, WalkerChange, PTE_DIRTY, PTRS_PER_TABLE};
 
 /// What reconciling a replaced table with its replacement found.
 #[derive(Default, Clone, Copy)]
@@ -38,24 +38,20 @@ pub(crate) unsafe fn reconcile(old: Table, new: Table) -> Carried {
     for i in 0..PTRS_PER_TABLE {
         // SAFETY: both tables are live pages of PTRS_PER_TABLE entries.
         let (was, is) = unsafe { (src.add(i).read_volatile(), dst.add(i).read_volatile()) };
-        if was == is {
-            continue;
-        }
-        let only_hw = was & PTE_PRESENT != 0 && (was ^ is) & !PTE_HW_BITS == 0;
-        if !only_hw {
-            found.anomalies += 1;
-            continue;
-        }
-        let missing = was & !is & PTE_HW_BITS;
-        if missing != 0 {
-            // The CPU may be setting A/D in the new entry right now: OR
-            // atomically, like the page walker does.
-            // SAFETY: an aligned, live u64 that is only accessed atomically
-            // or by the page walker's locked updates from now on.
-            unsafe { AtomicU64::from_ptr(dst.add(i)) }.fetch_or(missing, Ordering::Relaxed);
-            found.entries += 1;
-            if missing & PTE_DIRTY != 0 {
-                found.dirty += 1;
+        match walker_change(was, is) {
+            WalkerChange::Nothing | WalkerChange::KnlErratum => {}
+            WalkerChange::Anomaly => found.anomalies += 1,
+            WalkerChange::Carry(missing) => {
+                // The CPU may be setting A/D in the new entry right now: OR
+                // atomically, like the page walker does.
+                // SAFETY: an aligned, live u64 that is only accessed
+                // atomically or by the page walker's locked updates from now
+                // on.
+                unsafe { AtomicU64::from_ptr(dst.add(i)) }.fetch_or(missing, Ordering::Relaxed);
+                found.entries += 1;
+                if missing & PTE_DIRTY != 0 {
+                    found.dirty += 1;
+                }
             }
         }
     }

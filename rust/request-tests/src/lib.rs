@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Unit tests of the modules' request parsing (`rust/common/words.rs`,
-//! `rust/common/level.rs` and `rust/ptreloc/request.rs`), compiled for the
+//! `rust/common/level.rs` and `rust/ptreloc/request.rs`) and of the entry
+//! classification reconcile uses (`rust/common/x86.rs`), compiled for the
 //! host from the same files the modules compile.
 
 #[cfg(test)]
@@ -245,5 +246,56 @@ mod tests {
         let masks: Vec<_> = Level::ALL.iter().map(|l| l.mask()).collect();
         assert_eq!(masks, [0b001, 0b010, 0b100]);
         assert_eq!(Levels::from_mask(0b010), Levels::parse("pmd").ok());
+    }
+
+    mod walker_change {
+        use crate::x86::*;
+
+        const PFN: u64 = 0x1234_5000;
+        const PRESENT: u64 = PFN | PTE_PRESENT | PTE_RW;
+
+        #[test]
+        fn accessed_and_dirty_of_present_entries_are_carried() {
+            let was = PRESENT | PTE_ACCESSED | PTE_DIRTY;
+            assert_eq!(
+                walker_change(was, PRESENT),
+                WalkerChange::Carry(PTE_ACCESSED | PTE_DIRTY)
+            );
+            assert_eq!(
+                walker_change(was, PRESENT | PTE_ACCESSED),
+                WalkerChange::Carry(PTE_DIRTY)
+            );
+            // Set in the new entry after the install: nothing to carry.
+            assert_eq!(
+                walker_change(PRESENT, PRESENT | PTE_DIRTY),
+                WalkerChange::Nothing
+            );
+            assert_eq!(walker_change(PRESENT, PRESENT), WalkerChange::Nothing);
+        }
+
+        #[test]
+        fn knights_landing_bits_in_non_present_entries_are_benign() {
+            // An empty entry, and a swap entry (type and offset above bit 8).
+            for copy in [0, 0x3_4567_8000_u64 << 9] {
+                for bits in [PTE_ACCESSED, PTE_DIRTY, PTE_ACCESSED | PTE_DIRTY] {
+                    assert_eq!(walker_change(copy | bits, copy), WalkerChange::KnlErratum);
+                }
+                assert_eq!(walker_change(copy, copy), WalkerChange::Nothing);
+            }
+        }
+
+        #[test]
+        fn any_other_difference_is_an_anomaly() {
+            assert_eq!(
+                walker_change(PRESENT & !PTE_RW, PRESENT),
+                WalkerChange::Anomaly
+            );
+            assert_eq!(
+                walker_change(PRESENT, PRESENT + 0x1000),
+                WalkerChange::Anomaly
+            );
+            assert_eq!(walker_change(0, PRESENT), WalkerChange::Anomaly);
+            assert_eq!(walker_change(PRESENT | PTE_DIRTY, 0), WalkerChange::Anomaly);
+        }
     }
 }
