@@ -12,6 +12,8 @@
 #   zones: relocate_zones, for a guest with memory above 4 GiB on node 0;
 #   stress: the race suite and the upstream mm selftests only (make stress
 #   sets PTRELOC_RACE_SECONDS for longer scenarios).
+# PTRELOC_PROGRAMS="evacuate race" runs those programs of the suite only
+# (while developing them).
 set -u
 mod_dir=${1:?usage: run.sh MODULE_DIR SELFTEST_BIN_DIR [SUITE]}
 bin_dir=${2:?usage: run.sh MODULE_DIR SELFTEST_BIN_DIR [SUITE]}
@@ -23,6 +25,9 @@ zones) programs=(relocate_zones) ;;
 stress) programs=(race upstream_mm) ;;
 *) echo "unknown suite $suite" >&2; exit 2 ;;
 esac
+if [ -n "${PTRELOC_PROGRAMS:-}" ]; then
+	read -ra programs <<<"$PTRELOC_PROGRAMS"
+fi
 # A module built for the other kernel line, to be refused (make check sets
 # it when that line's module is built).
 other_line_module=${PTRELOC_OTHER_LINE_MODULE:-}
