@@ -6,51 +6,27 @@
  * with KPF_PGTABLE in /proc/kpageflags over the range. Then the memory-
  * offline experiment: offline a node-1 memory block that held page tables,
  * before and after the evacuation, and report what still pins it.
+ *
+ * Variants: the process's main thread has exited (pthread_exit) while
+ * another runs on in its mm, and the request is written from inside a new
+ * pid namespace, where the processes it must reach have other numbers or
+ * none at all.
  */
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <sys/wait.h>
 
 #include "kselftest_harness.h"
 #include "ptreloc_util.h"
 
-#define MEMORY_SYSFS "/sys/devices/system/memory"
 #define KPF_LRU 5
 #define KPF_SLAB 7
 #define KPF_BUDDY 10
 #define KPF_RESERVED 32
-
-/* Memory blocks of a node: [first, last], and pages per block. */
-struct blocks {
-	unsigned long first, last, pages;
-};
-
-static int node_blocks(int nid, struct blocks *b)
-{
-	char path[128], buf[64];
-	struct dirent *de;
-	unsigned long n;
-	DIR *dir;
-
-	if (read_file(MEMORY_SYSFS "/block_size_bytes", buf, sizeof(buf)) < 0)
-		return -1;
-	b->pages = strtoul(buf, NULL, 16) / PAGE_SZ;
-	b->first = ~0UL;
-	b->last = 0;
-	snprintf(path, sizeof(path), NODE_SYSFS "/node%d", nid);
-	dir = opendir(path);
-	if (!dir)
-		return -1;
-	while ((de = readdir(dir))) {
-		if (sscanf(de->d_name, "memory%lu", &n) != 1)
-			continue;
-		if (n < b->first)
-			b->first = n;
-		if (n > b->last)
-			b->last = n;
-	}
-	closedir(dir);
-	return b->first == ~0UL ? -1 : 0;
-}
+/* The outcome text, in memory shared with a writer in another namespace. */
+#define TEXT_SIZE 4096
 
 /* Page kinds in a PFN range, from /proc/kpageflags. */
 struct kinds {
@@ -124,10 +100,52 @@ FIXTURE(evacuate) {
 	int go;
 };
 
+FIXTURE_VARIANT(evacuate) {
+	bool main_thread_exits;
+	bool writer_in_pid_ns;
+	/* Try to offline a memory block before and after (slow: once). */
+	bool offline;
+};
+
+FIXTURE_VARIANT_ADD(evacuate, plain) {
+	.offline = true,
+};
+
+FIXTURE_VARIANT_ADD(evacuate, main_thread_exited) {
+	.main_thread_exits = true,
+};
+
+FIXTURE_VARIANT_ADD(evacuate, from_pid_namespace) {
+	.writer_in_pid_ns = true,
+};
+
+/* The child's memory, and the pipes it is driven through. */
+struct child_work {
+	size_t len;
+	int to_child, to_parent;
+};
+
+/* Fills the memory, reports ready, waits, exits 0 if it is unchanged. */
+static void *child_work(void *arg)
+{
+	struct child_work *w = arg;
+	uint64_t sum;
+	char *p, c;
+
+	p = mmap_aligned(w->len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		_exit(2);
+	madvise(p, w->len, MADV_NOHUGEPAGE);
+	fill_pattern(p, w->len, 7);
+	sum = checksum(p, w->len);
+	if (write(w->to_parent, "r", 1) != 1 || read(w->to_child, &c, 1) != 1)
+		_exit(3);
+	_exit(checksum(p, w->len) == sum ? 0 : 1);
+}
+
 /* A child whose page tables are all allocated on node 1. */
 FIXTURE_SETUP(evacuate)
 {
-	size_t len = 64UL << 20;
 	int to_child[2], to_parent[2];
 	pid_t parent = getpid();
 	char c;
@@ -141,20 +159,20 @@ FIXTURE_SETUP(evacuate)
 	self->child = fork();
 	ASSERT_LE(0, self->child);
 	if (!self->child) {
-		uint64_t sum;
-		char *p;
+		struct child_work w = { 64UL << 20, to_child[0], to_parent[1] };
+		pthread_t worker;
 
 		die_with_parent(parent);
 		bind_to_node(1);
-		p = mmap_aligned(len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (p == MAP_FAILED)
-			_exit(2);
-		madvise(p, len, MADV_NOHUGEPAGE);
-		fill_pattern(p, len, 7);
-		sum = checksum(p, len);
-		if (write(to_parent[1], "r", 1) != 1 || read(to_child[0], &c, 1) != 1)
-			_exit(3);
-		_exit(checksum(p, len) == sum ? 0 : 1);
+		if (!variant->main_thread_exits)
+			child_work(&w);
+		/*
+		 * The main thread leaves: a zombie without an mm, while the
+		 * worker (which makes every table, from node 1) runs on.
+		 */
+		if (pthread_create(&worker, NULL, child_work, &w))
+			_exit(4);
+		pthread_exit(NULL);
 	}
 	close(to_child[0]);
 	close(to_parent[1]);
@@ -171,16 +189,69 @@ FIXTURE_TEARDOWN(evacuate)
 	}
 }
 
+/*
+ * Writes req to evacuate and reads its outcome into text (size bytes,
+ * shared memory): from this process, or from pid 1 of a new pid namespace.
+ * 0 or -errno.
+ */
+static int evacuate_request(const char *req, char *text, size_t size, bool in_pid_ns)
+{
+	pid_t writer = 0;
+	int fd, ret, status;
+	ssize_t n;
+
+	if (in_pid_ns) {
+		writer = fork();
+		if (writer < 0)
+			return -errno;
+		if (writer) {
+			if (waitpid(writer, &status, 0) != writer || !WIFEXITED(status))
+				return -ECHILD;
+			return -WEXITSTATUS(status);
+		}
+		if (unshare(CLONE_NEWPID))
+			_exit(errno);
+		writer = fork();
+		if (writer < 0)
+			_exit(errno);
+		if (writer) {
+			if (waitpid(writer, &status, 0) != writer || !WIFEXITED(status))
+				_exit(ECHILD);
+			_exit(WEXITSTATUS(status));
+		}
+		/* We are pid 1 of the new namespace: our parent is outside it. */
+		if (getpid() != 1 || getppid() != 0)
+			_exit(EEXIST);
+	}
+	fd = open(PTRELOC_DEBUGFS "/evacuate", O_RDWR);
+	if (fd < 0) {
+		ret = -errno;
+	} else {
+		ret = ctl_write_fd(fd, req);
+		n = ret ? 0 : pread(fd, text + 1, size - 2, 0);
+		if (n < 0)
+			ret = -errno;
+		text[0] = '\n';
+		text[n > 0 ? n + 1 : 1] = '\0';
+		close(fd);
+	}
+	if (in_pid_ns)
+		_exit(-ret);
+	return ret;
+}
+
 TEST_F_TIMEOUT(evacuate, node1_range_and_offline, 900)
 {
 	const struct blocks *b = &self->node1;
 	unsigned long start = b->first * b->pages, end = (b->last + 1) * b->pages;
 	long before[LEVELS][MAX_NODES], after[LEVELS][MAX_NODES], block_pgtables;
 	struct kinds range_before, range_after, blk;
-	char req[128], text[2048];
+	char req[128], *text;
 	unsigned long block;
-	int fd, status, offline_before, offline_after;
-	ssize_t n;
+	int status, offline_before, offline_after;
+
+	text = mmap(NULL, TEXT_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, text);
 
 	ASSERT_LT(0, census(self->child, before));
 	TH_LOG("child's tables on node 1: pud %ld pmd %ld pte %ld",
@@ -189,20 +260,16 @@ TEST_F_TIMEOUT(evacuate, node1_range_and_offline, 900)
 
 	/* A node-1 block that holds page tables, offlined before evacuating. */
 	block = busiest_block(b, &block_pgtables);
-	offline_before = try_offline(block);
-	TH_LOG("memory%lu (%ld page tables): offline before evacuation: %s", block,
-	       block_pgtables, offline_before ? strerror(-offline_before) : "done");
+	if (variant->offline) {
+		offline_before = try_offline(block);
+		TH_LOG("memory%lu (%ld page tables): offline before evacuation: %s", block,
+		       block_pgtables, offline_before ? strerror(-offline_before) : "done");
+	}
 
 	ASSERT_EQ(0, count_kinds(start, end, &range_before));
 	snprintf(req, sizeof(req), "pfn_start=0x%lx pfn_end=0x%lx node=0", start, end);
-	fd = open(PTRELOC_DEBUGFS "/evacuate", O_RDWR);
-	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, ctl_write_fd(fd, req));
-	n = pread(fd, text + 1, sizeof(text) - 2, 0);
-	close(fd);
-	ASSERT_LT(0, n);
-	text[0] = '\n';
-	text[n + 1] = '\0';
+	ASSERT_EQ(0, evacuate_request(req, text, TEXT_SIZE, variant->writer_in_pid_ns));
+	ASSERT_LT(0, outcome_field(text, "processes"));
 	ASSERT_EQ(0, count_kinds(start, end, &range_after));
 	TH_LOG("moved %ld (pte %ld, pmd %ld, pud %ld, deposits %ld) of %ld processes in %ld passes",
 	       outcome_field(text, "tables_moved"), outcome_field(text, "pte_moved"),
@@ -227,16 +294,82 @@ TEST_F_TIMEOUT(evacuate, node1_range_and_offline, 900)
 	ASSERT_LT(range_after.pgtable, range_before.pgtable);
 
 	ASSERT_EQ(0, count_kinds(block * b->pages, (block + 1) * b->pages, &blk));
-	offline_after = try_offline(block);
-	TH_LOG("memory%lu after evacuation: page tables %ld, slab %ld, lru %ld, free %ld, reserved %ld, other %ld; offline: %s",
-	       block, blk.pgtable, blk.slab, blk.lru, blk.buddy, blk.reserved, blk.other,
-	       offline_after ? strerror(-offline_after) : "done");
+	if (variant->offline) {
+		offline_after = try_offline(block);
+		TH_LOG("memory%lu after evacuation: page tables %ld, slab %ld, lru %ld, free %ld, reserved %ld, other %ld; offline: %s",
+		       block, blk.pgtable, blk.slab, blk.lru, blk.buddy, blk.reserved, blk.other,
+		       offline_after ? strerror(-offline_after) : "done");
+	}
 
 	ASSERT_EQ(1, write(self->go, "x", 1));
 	ASSERT_EQ(self->child, waitpid(self->child, &status, 0));
 	self->child = 0;
 	ASSERT_TRUE(WIFEXITED(status));
 	ASSERT_EQ(0, WEXITSTATUS(status));
+}
+
+/*
+ * A range of whole memory blocks, as a user computes it from
+ * block_size_bytes, may end past the last page of memory: it is clamped,
+ * and the outcome shows where. Only a range without any memory is refused.
+ */
+TEST(range_is_clamped_to_memory)
+{
+	char req[128], text[TEXT_SIZE];
+	struct blocks b;
+	unsigned long end;
+
+	if (relocation_unavailable())
+		SKIP(return, "%s", relocation_unavailable());
+	ASSERT_EQ(0, node_blocks(1, &b));
+	end = (b.last + 1) * b.pages;
+	/* The last block of node 1 (the highest), and one block past it. */
+	snprintf(req, sizeof(req), "pfn_start=0x%lx pfn_end=0x%lx node=0",
+		 end - b.pages, end + b.pages);
+	ASSERT_EQ(0, evacuate_request(req, text, sizeof(text), false));
+	TH_LOG("'%s': evacuated [0x%lx, 0x%lx)", req, outcome_field(text, "pfn_start"),
+	       outcome_field(text, "pfn_end"));
+	ASSERT_EQ((long)(end - b.pages), outcome_field(text, "pfn_start"));
+	ASSERT_GE((long)end, outcome_field(text, "pfn_end"));
+	ASSERT_LT((long)(end - b.pages), outcome_field(text, "pfn_end"));
+	snprintf(req, sizeof(req), "pfn_start=0x%lx pfn_end=0x%lx", end + b.pages,
+		 end + 2 * b.pages);
+	ASSERT_EQ(-EINVAL, ctl_write("evacuate", req));
+}
+
+/*
+ * One block of node 0 without node=: the tables go elsewhere in node 0
+ * (the nearest node with free memory outside the range), although its
+ * allocator hands back pages of the block first.
+ */
+TEST(one_block_into_its_own_node)
+{
+	char req[128], text[TEXT_SIZE];
+	struct kinds before, after;
+	unsigned long block;
+	struct blocks b;
+	long pgtables;
+
+	if (relocation_unavailable())
+		SKIP(return, "%s", relocation_unavailable());
+	ASSERT_EQ(0, node_blocks(0, &b));
+	block = busiest_block(&b, &pgtables);
+	ASSERT_EQ(0, count_kinds(block * b.pages, (block + 1) * b.pages, &before));
+	snprintf(req, sizeof(req), "pfn_start=0x%lx pfn_end=0x%lx", block * b.pages,
+		 (block + 1) * b.pages);
+	ASSERT_EQ(0, evacuate_request(req, text, sizeof(text), false));
+	ASSERT_EQ(0, count_kinds(block * b.pages, (block + 1) * b.pages, &after));
+	TH_LOG("memory%lu: page tables %ld -> %ld (module: %ld -> %ld), moved %ld to node %ld, %ld processes short of memory",
+	       block, before.pgtable, after.pgtable,
+	       outcome_field(text, "pgtables_in_range_before"),
+	       outcome_field(text, "pgtables_in_range_after"),
+	       outcome_field(text, "tables_moved"), outcome_field(text, "node"),
+	       outcome_field(text, "enomem_processes"));
+	ASSERT_EQ(0, outcome_field(text, "node"));
+	ASSERT_EQ(0, outcome_field(text, "enomem_processes"));
+	ASSERT_LT(0, outcome_field(text, "tables_moved"));
+	ASSERT_LT(after.pgtable, before.pgtable);
+	ASSERT_LE(after.pgtable, outcome_field(text, "pgtables_in_range_after") + 2);
 }
 
 /* Bad ranges and nodes, with their errnos. */
@@ -246,7 +379,7 @@ TEST(evacuate_errors)
 		"",				/* nothing */
 		"pfn_start=0x100",		/* no end */
 		"pfn_start=0x200 pfn_end=0x100",	/* inverted */
-		"pfn_start=0 pfn_end=0xffffffffffff",	/* beyond memory */
+		"pfn_start=0xffffffff0 pfn_end=0xffffffffffff",	/* no memory */
 		"pfn_start=0 pfn_end=0x100 pid=1",	/* a relocate key */
 		"pfn_start=0 pfn_end=0x100 node=99",	/* no such node */
 		"pfn_start=0 pfn_end=0x100 levels=pgd",	/* not movable */
@@ -259,6 +392,8 @@ TEST(evacuate_errors)
 		TH_LOG("request '%s'", bad[i]);
 		ASSERT_EQ(-EINVAL, ctl_write("evacuate", bad[i]));
 	}
+	/* All memory: no node outside it to move to. */
+	ASSERT_EQ(-ENODEV, ctl_write("evacuate", "pfn_start=0 pfn_end=0xffffffffffff"));
 	/* Node 2 is online without memory (scripts/check's guest). */
 	if (is_dir(NODE_SYSFS "/node2") && node_mem_total_kb(2) == 0)
 		ASSERT_EQ(-ENODEV, ctl_write("evacuate", "pfn_start=0 pfn_end=0x100 node=2"));

@@ -68,7 +68,7 @@ long outcome_field(const char *text, const char *key)
 
 	snprintf(pat, sizeof(pat), "\n%s ", key);
 	p = strstr(text, pat);
-	return p ? strtol(p + strlen(pat), NULL, 10) : -1;
+	return p ? strtol(p + strlen(pat), NULL, 0) : -1;
 }
 
 /* Read the n fields of text into the longs of dst they name (-1: absent). */
@@ -524,6 +524,35 @@ void die_with_parent(pid_t parent)
 {
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
 		_exit(4);
+}
+
+/* The memory blocks of node nid; 0, or -1 if it has none. */
+int node_blocks(int nid, struct blocks *b)
+{
+	char path[128], buf[64];
+	struct dirent *de;
+	unsigned long n;
+	DIR *dir;
+
+	if (read_file(MEMORY_SYSFS "/block_size_bytes", buf, sizeof(buf)) < 0)
+		return -1;
+	b->pages = strtoul(buf, NULL, 16) / PAGE_SZ;
+	b->first = ~0UL;
+	b->last = 0;
+	snprintf(path, sizeof(path), NODE_SYSFS "/node%d", nid);
+	dir = opendir(path);
+	if (!dir)
+		return -1;
+	while ((de = readdir(dir))) {
+		if (sscanf(de->d_name, "memory%lu", &n) != 1)
+			continue;
+		if (n < b->first)
+			b->first = n;
+		if (n > b->last)
+			b->last = n;
+	}
+	closedir(dir);
+	return b->first == ~0UL ? -1 : 0;
 }
 
 /*

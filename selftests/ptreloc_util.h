@@ -31,6 +31,7 @@
 
 #define PTRELOC_DEBUGFS "/sys/kernel/debug/ptreloc"
 #define NODE_SYSFS "/sys/devices/system/node"
+#define MEMORY_SYSFS "/sys/devices/system/memory"
 #define MAX_NODES 8
 #define PAGE_SZ 4096UL
 #define PMD_SZ (2UL << 20)
@@ -107,6 +108,13 @@ struct placement {
 };
 
 int measure(pid_t pid, struct placement *pl);
+
+/* Memory blocks of a node: [first, last], and pages per block. */
+struct blocks {
+	unsigned long first, last, pages;
+};
+
+int node_blocks(int nid, struct blocks *b);
 
 /* Memory helpers */
 

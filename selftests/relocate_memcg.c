@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Relocation and memory cgroups and signals: new tables are charged to the
- * process's memcg, whose page-table and VmPTE counts do not change; a memcg
- * at its limit makes a request fail with ENOMEM, leaving every table either
- * moved or untouched; a signal interrupts a request waiting for another one
- * on the same process (EINTR).
+ * Relocation and memory cgroups and signals: new tables are charged where
+ * the tables they replace are, whose page-table and VmPTE counts do not
+ * change, even after the process moved to another cgroup; a memcg at its
+ * limit makes a request fail with ENOMEM, leaving every table either moved
+ * or untouched, and makes an evacuation pass that process by and go on; a
+ * signal interrupts a request waiting for another one on the same process
+ * (EINTR).
  */
 #include <signal.h>
 #include <sys/mount.h>
@@ -15,11 +17,13 @@
 
 #define CGROOT "/sys/fs/cgroup"
 #define CG CGROOT "/ptreloc-test"
+#define CG2 CGROOT "/ptreloc-test2"
 #define MAP_LEN (64UL << 20)
 #define BIG_LEN (512UL << 20)
 
-/* A child that maps and fills len bytes with tables on node 0. */
+/* A child that maps and fills len bytes with tables on node `node`. */
 struct target {
+	int node;
 	size_t len;
 	pid_t pid;
 	int go;		/* write a byte: check the data and exit */
@@ -27,7 +31,7 @@ struct target {
 	char *p;
 };
 
-static int start_target(struct target *t, const char *cgroup, size_t len)
+static int start_target_on(struct target *t, const char *cgroup, size_t len, int node)
 {
 	int to_child[2], to_parent[2];
 	pid_t parent;
@@ -35,6 +39,7 @@ static int start_target(struct target *t, const char *cgroup, size_t len)
 
 	if (pipe(to_child) || pipe(to_parent))
 		return -1;
+	t->node = node;
 	t->len = len;
 	t->p = mmap_aligned(len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (t->p == MAP_FAILED)
@@ -52,7 +57,7 @@ static int start_target(struct target *t, const char *cgroup, size_t len)
 		if (cgroup && ctl_write_path(cgroup, pid))
 			_exit(2);
 		madvise(t->p, len, MADV_NOHUGEPAGE);
-		bind_to_node(0);
+		bind_to_node(t->node);
 		fill_pattern(t->p, len, 42);
 		sum = checksum(t->p, len);
 		if (write(to_parent[1], "r", 1) != 1 || read(to_child[0], &c, 1) != 1)
@@ -66,6 +71,11 @@ static int start_target(struct target *t, const char *cgroup, size_t len)
 		return -1;
 	close(to_parent[0]);
 	return 0;
+}
+
+static int start_target(struct target *t, const char *cgroup, size_t len)
+{
+	return start_target_on(t, cgroup, len, 0);
 }
 
 /* Let the target check its data; returns its exit status. */
@@ -116,8 +126,113 @@ FIXTURE_SETUP(memcg)
 
 FIXTURE_TEARDOWN(memcg)
 {
-	if (self->ready)
+	if (self->ready) {
+		rmdir(CG2);
 		rmdir(CG);
+	}
+}
+
+/* Sets memory.max of cgroup cg to what it uses now plus `pages` pages. */
+static int limit_to_current_plus(const char *cg, long pages)
+{
+	char path[128], limit[32];
+	long current;
+
+	snprintf(path, sizeof(path), "%s/memory.current", cg);
+	current = file_number(path, NULL);
+	if (current < 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/memory.swap.max", cg);
+	if (ctl_write_path(path, "0"))
+		return -1;
+	snprintf(limit, sizeof(limit), "%ld", current + pages * 4096);
+	snprintf(path, sizeof(path), "%s/memory.max", cg);
+	return ctl_write_path(path, limit);
+}
+
+/*
+ * A process that faulted its tables in one cgroup and moved to another:
+ * their replacements are charged where they were (cgroup v2 leaves charges
+ * behind), so neither cgroup's page-table count changes, and the new
+ * cgroup's limit, which they would exceed, is not in the way.
+ */
+TEST_F_TIMEOUT(memcg, charge_stays_after_the_process_moved, 300)
+{
+	long a_before, a_after, b_before, b_after;
+	char pid[16], old_batch[32];
+	struct outcome o;
+	struct target t;
+	int ret;
+
+	ASSERT_LT(0, read_file(PTRELOC_DEBUGFS "/batch", old_batch, sizeof(old_batch)));
+	ASSERT_EQ(0, start_target(&t, CG "/cgroup.procs", BIG_LEN));
+	ASSERT_TRUE(mkdir(CG2, 0755) == 0 || errno == EEXIST);
+	snprintf(pid, sizeof(pid), "%d", t.pid);
+	ASSERT_EQ(0, ctl_write_path(CG2 "/cgroup.procs", pid));
+	a_before = file_number(CG "/memory.stat", "\npagetables ");
+	b_before = file_number(CG2 "/memory.stat", "\npagetables ");
+	ASSERT_LT((long)(BIG_LEN / PMD_SZ * 4096), a_before);
+	/* One batch: more tables than the per-CPU charge stock covers. */
+	ASSERT_EQ(0, ctl_write("batch", "4096"));
+	ASSERT_EQ(0, limit_to_current_plus(CG2, 16));
+	ret = relocate(t.pid, 1, (unsigned long)t.p, (unsigned long)t.p + BIG_LEN, &o);
+	ASSERT_EQ(0, ctl_write_path(CG2 "/memory.max", "max"));
+	ASSERT_EQ(0, ctl_write("batch", old_batch));
+	a_after = file_number(CG "/memory.stat", "\npagetables ");
+	b_after = file_number(CG2 "/memory.stat", "\npagetables ");
+	TH_LOG("pagetables: first cgroup %ld -> %ld, second %ld -> %ld (relocate: %d, %ld moved)",
+	       a_before, a_after, b_before, b_after, ret, o.moved);
+	ASSERT_EQ(0, ret);
+	ASSERT_EQ((long)(BIG_LEN / PMD_SZ), o.moved);
+	ASSERT_EQ(a_before, a_after);
+	ASSERT_EQ(b_before, b_after);
+	ASSERT_EQ(0, finish_target(&t));
+}
+
+/*
+ * An evacuation meets a process at its memcg limit: that process keeps
+ * what could not move and is counted; every other process's tables leave
+ * the range all the same.
+ */
+TEST_F_TIMEOUT(memcg, evacuation_passes_a_process_at_its_limit, 600)
+{
+	long limited_after[LEVELS][MAX_NODES], free_after[LEVELS][MAX_NODES];
+	char req[128], text[4096], old_batch[32];
+	struct target limited, unlimited;
+	struct blocks b;
+	int fd, ret;
+	ssize_t n;
+
+	ASSERT_EQ(0, node_blocks(1, &b));
+	ASSERT_LT(0, read_file(PTRELOC_DEBUGFS "/batch", old_batch, sizeof(old_batch)));
+	ASSERT_EQ(0, start_target_on(&limited, CG "/cgroup.procs", BIG_LEN, 1));
+	ASSERT_EQ(0, start_target_on(&unlimited, NULL, MAP_LEN, 1));
+	ASSERT_EQ(0, ctl_write("batch", "4096"));
+	ASSERT_EQ(0, limit_to_current_plus(CG, 16));
+	snprintf(req, sizeof(req), "pfn_start=0x%lx pfn_end=0x%lx node=0", b.first * b.pages,
+		 (b.last + 1) * b.pages);
+	fd = open(PTRELOC_DEBUGFS "/evacuate", O_RDWR);
+	ASSERT_LE(0, fd);
+	ret = ctl_write_fd(fd, req);
+	n = pread(fd, text + 1, sizeof(text) - 2, 0);
+	close(fd);
+	ASSERT_EQ(0, ctl_write_path(CG "/memory.max", "max"));
+	ASSERT_EQ(0, ctl_write("batch", old_batch));
+	ASSERT_LT(0, n);
+	text[0] = '\n';
+	text[n + 1] = '\0';
+	TH_LOG("evacuate: %d; moved %ld tables of %ld processes, %ld short of memory",
+	       ret, outcome_field(text, "tables_moved"), outcome_field(text, "processes"),
+	       outcome_field(text, "enomem_processes"));
+	ASSERT_EQ(0, ret);
+	ASSERT_LE(1, outcome_field(text, "enomem_processes"));
+	ASSERT_LT(0, census(unlimited.pid, free_after));
+	ASSERT_EQ(0, free_after[PTE][1]);
+	ASSERT_EQ(0, free_after[PMD][1]);
+	ASSERT_LT(0, census(limited.pid, limited_after));
+	ASSERT_LT(0, limited_after[PTE][1]);
+	ASSERT_EQ(0, finish_target(&unlimited));
+	ASSERT_EQ(0, finish_target(&limited));
 }
 
 TEST_F_TIMEOUT(memcg, charge_follows_the_process, 300)

@@ -7,6 +7,9 @@
 //! so one copy serves both modules (an object linked into two modules is
 //! a Kbuild error in the making).
 
+use core::marker::PhantomData;
+use core::ptr::NonNull;
+
 use kernel::bindings;
 use kernel::ffi::{c_char, c_int, c_uint, c_void};
 
@@ -16,7 +19,10 @@ pub(crate) use bindings::gfp_t;
 extern "C" {
     fn ptreloc_node_state(nid: c_int, state: c_uint) -> bool;
     fn ptreloc_cond_resched();
-    fn ptreloc_next_tgid(nr: c_int) -> c_int;
+    fn ptreloc_rcu_read_lock();
+    fn ptreloc_rcu_read_unlock();
+    fn ptreloc_pid_nr(pid: *mut bindings::pid) -> bindings::pid_t;
+    fn ptreloc_get_pid(pid: *mut bindings::pid) -> *mut bindings::pid;
     pub(crate) fn ptreloc_alloc_pages_node(
         nid: c_int,
         gfp: gfp_t,
@@ -56,11 +62,75 @@ pub(crate) fn cond_resched() {
     unsafe { ptreloc_cond_resched() };
 }
 
-/// The lowest thread-group id `>= nr` in the initial pid namespace, if any.
-pub(crate) fn next_tgid(nr: i32) -> Option<i32> {
-    // SAFETY: looks pids up under RCU, takes no reference.
-    let tgid = unsafe { ptreloc_next_tgid(nr) };
-    (tgid != 0).then_some(tgid)
+/// An RCU read-side critical section, `rcu_read_lock()` until dropped. Not
+/// `Send`: it must end on the task that began it.
+pub(crate) struct RcuReadGuard(PhantomData<*mut ()>);
+
+impl RcuReadGuard {
+    pub(crate) fn new() -> Self {
+        // SAFETY: may nest; ended by `drop`, on this task (not `Send`).
+        unsafe { ptreloc_rcu_read_lock() };
+        Self(PhantomData)
+    }
+}
+
+impl Drop for RcuReadGuard {
+    fn drop(&mut self) {
+        // SAFETY: began in `new`.
+        unsafe { ptreloc_rcu_read_unlock() };
+    }
+}
+
+/// A `struct pid` we hold a reference on: a process that keeps its identity
+/// in every pid namespace, however its numbers are reused.
+///
+/// # Invariants
+///
+/// `pid` is a `struct pid` on which we own one reference, put in `drop`.
+pub(crate) struct Pid(NonNull<bindings::pid>);
+
+impl Pid {
+    /// The lowest thread group whose id in the initial pid namespace is
+    /// `>= nr`: its pid, and that id. Evacuations and storms walk every
+    /// process with it, whatever namespace the caller is in.
+    pub(crate) fn next_thread_group(mut nr: i32) -> Option<(Self, i32)> {
+        let _rcu = RcuReadGuard::new();
+        loop {
+            // SAFETY: under RCU, as `find_ge_pid` wants; `init_pid_ns` lives
+            // for ever. A pid it returns stays valid memory until we leave
+            // the critical section.
+            let pid = NonNull::new(unsafe {
+                bindings::find_ge_pid(nr, core::ptr::addr_of_mut!(bindings::init_pid_ns))
+            })?;
+            // SAFETY: as above; `pid_nr` reads the initial-namespace number.
+            let found = unsafe { ptreloc_pid_nr(pid.as_ptr()) };
+            // SAFETY: under RCU; a thread-group leader (live or a zombie
+            // whose threads still run) is attached as PIDTYPE_TGID.
+            if !unsafe { bindings::pid_task(pid.as_ptr(), bindings::pid_type_PIDTYPE_TGID) }
+                .is_null()
+            {
+                // SAFETY: a pid that is still valid memory under RCU;
+                // `get_pid` takes a reference of our own.
+                // INVARIANT: that reference.
+                return Some((
+                    Self(unsafe { NonNull::new_unchecked(ptreloc_get_pid(pid.as_ptr())) }),
+                    found,
+                ));
+            }
+            nr = found.checked_add(1)?;
+        }
+    }
+
+    pub(crate) fn as_ptr(&self) -> *mut bindings::pid {
+        self.0.as_ptr()
+    }
+}
+
+impl Drop for Pid {
+    fn drop(&mut self) {
+        // SAFETY: we own a reference (type invariant).
+        unsafe { bindings::put_pid(self.as_ptr()) };
+    }
 }
 
 /// Monotonic time in nanoseconds.

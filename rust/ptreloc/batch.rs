@@ -33,9 +33,10 @@ use kernel::prelude::*;
 use crate::flush::flush_all_cpus;
 use crate::level::Level;
 use crate::locks::{Contended, RmapLocks, SpinGuard, MAX_RMAP_LOCKS};
+use crate::memcg::Charges;
 use crate::mm::MmapWriteGuard;
 use crate::outcome::Outcome;
-use crate::placement::Target;
+use crate::placement::{Quarantine, Target};
 use crate::sys;
 use crate::table::{self, AdInjector, Entry, Lookup, NewTable, Retired, Slot, Table};
 
@@ -71,8 +72,10 @@ impl Cursor {
 pub(crate) struct Batch<'g> {
     guard: &'g MmapWriteGuard<'g>,
     target: Target,
-    /// The memory cgroup new tables are charged to (the mm's).
-    memcg: Option<NonNull<sys::mem_cgroup>>,
+    /// Where new tables are charged: where their predecessors are.
+    charges: &'g Charges,
+    /// An evacuation's pages of its own range, which new tables must not use.
+    quarantine: Option<&'g Quarantine>,
 }
 
 /// Tables on the target node already, and tables not moved because of a
@@ -159,12 +162,14 @@ impl<'g> Batch<'g> {
     pub(crate) fn new(
         guard: &'g MmapWriteGuard<'g>,
         target: Target,
-        memcg: Option<NonNull<sys::mem_cgroup>>,
+        charges: &'g Charges,
+        quarantine: Option<&'g Quarantine>,
     ) -> Self {
         Self {
             guard,
             target,
-            memcg,
+            charges,
+            quarantine,
         }
     }
 
@@ -259,7 +264,9 @@ impl<'g> Batch<'g> {
                     seen.hugetlb_tables += 1
                 }
                 Some(old) => {
-                    let Ok(new) = NewTable::alloc(level, self.target, self.memcg) else {
+                    let memcg = self.charges.of(&old.page());
+                    let Ok(new) = NewTable::alloc(level, self.target, memcg, self.quarantine)
+                    else {
                         c.out_of_memory = true;
                         break;
                     };
@@ -299,8 +306,11 @@ impl<'g> Batch<'g> {
         let Ok(mut spares) = KVec::with_capacity(wanted, GFP_KERNEL) else {
             return false;
         };
+        // Deposited tables were charged with the huge pages' faults, as the
+        // PMD table they hang off was.
+        let memcg = self.charges.of(&slot.table_page());
         while spares.len() < wanted {
-            let Ok(new) = NewTable::alloc(Level::Pte, self.target, self.memcg) else {
+            let Ok(new) = NewTable::alloc(Level::Pte, self.target, memcg, self.quarantine) else {
                 break;
             };
             // Cannot fail: room for every one was reserved.

@@ -207,6 +207,7 @@ fn format_outcome(o: &Outcome, out: &mut TextBuf) -> core::fmt::Result {
             ("processes", e.processes),
             ("passes", e.passes),
             ("busy_processes", e.busy_processes),
+            ("enomem_processes", e.short_of_memory),
             ("pgtables_in_range_before", e.in_range_before),
             ("pgtables_in_range_after", e.in_range_after),
             ("pgds_in_range", e.pgds_in_range),

@@ -13,6 +13,7 @@ use core::ptr::NonNull;
 use kernel::bindings;
 use kernel::prelude::*;
 
+use crate::ksys::{Pid, RcuReadGuard};
 use crate::sys;
 
 /// An `mm_struct` with an `mm_users` reference (from `get_task_mm`).
@@ -26,10 +27,11 @@ pub(crate) struct PinnedMm {
 }
 
 impl PinnedMm {
-    /// Pins the mm of process `pid` (in the caller's pid namespace).
+    /// Pins the mm of process or thread `pid` (in the caller's pid
+    /// namespace).
     ///
     /// `ESRCH` when there is no such process, when it is a kernel thread, or
-    /// when it has already released its mm (exiting).
+    /// when every thread of it has released its mm (exiting).
     pub(crate) fn from_pid(pid: i32) -> Result<Self> {
         // SAFETY: `find_get_pid` may be called from process context with any
         // number; it returns a referenced `struct pid` or null.
@@ -37,17 +39,31 @@ impl PinnedMm {
         if spid.is_null() {
             return Err(ESRCH);
         }
-        // SAFETY: `spid` is a referenced pid; `get_pid_task` returns a
-        // referenced task or null.
-        let task = unsafe { bindings::get_pid_task(spid, bindings::pid_type_PIDTYPE_PID) };
+        // SAFETY: `spid` is referenced.
+        let mm = unsafe { Self::of_raw(spid) };
         // SAFETY: we own the reference taken by `find_get_pid`.
         unsafe { bindings::put_pid(spid) };
+        mm
+    }
+
+    /// Pins the mm of the task of `pid`: `ESRCH` as for [`Self::from_pid`].
+    pub(crate) fn of(pid: &Pid) -> Result<Self> {
+        // SAFETY: `Pid` holds a reference.
+        unsafe { Self::of_raw(pid.as_ptr()) }
+    }
+
+    /// # Safety
+    ///
+    /// `pid` must be a `struct pid` the caller holds a reference on.
+    unsafe fn of_raw(pid: *mut bindings::pid) -> Result<Self> {
+        // SAFETY: `pid` is referenced (caller); `get_pid_task` returns a
+        // referenced task or null.
+        let task = unsafe { bindings::get_pid_task(pid, bindings::pid_type_PIDTYPE_PID) };
         if task.is_null() {
             return Err(ESRCH);
         }
-        // SAFETY: `task` is referenced. `get_task_mm` returns null for kernel
-        // threads and tasks past `exit_mm`, else an mm with `mm_users` raised.
-        let mm = unsafe { bindings::get_task_mm(task) };
+        // SAFETY: `task` is referenced.
+        let mm = unsafe { thread_group_mm(task) };
         // SAFETY: we own the reference taken by `get_pid_task`.
         unsafe { bindings::put_task_struct(task) };
         let mm = NonNull::new(mm).ok_or(ESRCH)?;
@@ -99,6 +115,40 @@ impl PinnedMm {
         // INVARIANT: the lock was just taken.
         Ok(MmapWriteGuard { mm: self })
     }
+}
+
+/// `get_task_mm(task)`, or, when `task` has left its mm, `get_task_mm` of
+/// any other thread of its group: a main thread that called `pthread_exit()`
+/// stays behind as a zombie without an mm while the others run on in it.
+///
+/// # Safety
+///
+/// `task` must be a task the caller holds a reference on.
+unsafe fn thread_group_mm(task: *mut bindings::task_struct) -> *mut sys::mm_struct {
+    // SAFETY: `task` is referenced (caller). `get_task_mm` returns null for
+    // kernel threads and tasks past `exit_mm`, else an mm with `mm_users`
+    // raised.
+    let mm = unsafe { bindings::get_task_mm(task) };
+    if !mm.is_null() {
+        return mm.cast();
+    }
+    // The thread list is RCU-protected: a thread that exits meanwhile is
+    // either skipped or found without an mm (`get_task_mm` checks under
+    // `task_lock`, which `exit_mm` clears `task->mm` under). `get_task_mm`
+    // only spins, which a read-side section allows.
+    let _rcu = RcuReadGuard::new();
+    // SAFETY: a referenced task's `group_leader` is valid under RCU.
+    let mut thread = unsafe { (*task).group_leader };
+    while !thread.is_null() {
+        // SAFETY: a task on the thread list, valid memory under RCU.
+        let mm = unsafe { bindings::get_task_mm(thread) };
+        if !mm.is_null() {
+            return mm.cast();
+        }
+        // SAFETY: as above; null after the last thread.
+        thread = unsafe { sys::ptreloc___next_thread(thread) };
+    }
+    core::ptr::null_mut()
 }
 
 impl Drop for PinnedMm {

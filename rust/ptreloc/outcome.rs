@@ -56,6 +56,10 @@ pub(crate) struct Evacuation {
     pub(crate) pgds_in_range: u64,
     /// Processes refused because a device walks their tables (IOMMU SVA).
     pub(crate) busy_processes: u64,
+    /// Processes some of whose tables could not move for want of memory
+    /// (their memcg's limit, no free page outside the range), in the last
+    /// pass: their tables are left in the range.
+    pub(crate) short_of_memory: u64,
 }
 
 /// What one relocation request did.

@@ -19,11 +19,12 @@ use kernel::prelude::*;
 
 use crate::batch::{Batch, Cursor};
 use crate::claims::Claims;
+use crate::ksys::Pid;
 use crate::level::Levels;
-use crate::memcg::Memcg;
+use crate::memcg::Charges;
 use crate::mm::PinnedMm;
 use crate::outcome::{Evacuation, Outcome};
-use crate::placement::{PfnRange, Target};
+use crate::placement::{PfnRange, Quarantine, Target};
 use crate::request::{EvacuateRequest, RelocateRequest};
 use crate::sys::{self, now_ns};
 use crate::table::{inject, AdInjector, Retired};
@@ -61,12 +62,15 @@ pub(crate) fn relocate(
         let mm = PinnedMm::from_pid(req.pid)?;
         let end = (req.end as usize).min(mm.user_end());
         out.end = end;
-        let span = Span {
+        let job = Job {
+            target,
+            quarantine: None,
             levels: req.levels,
             start: req.start as usize,
             end,
+            batch,
         };
-        relocate_mm(claims, &mm, target, span, batch, inject, out)
+        relocate_mm(claims, &mm, job, inject, out)
     })
 }
 
@@ -75,33 +79,36 @@ fn node_usable(node: i32) -> bool {
     sys::node_online(node) && sys::node_has_memory(node)
 }
 
-/// What of an mm a request covers.
+/// What a request asks of each mm it covers.
 #[derive(Clone, Copy)]
-struct Span {
+struct Job<'q> {
+    target: Target,
+    /// An evacuation's pages of its own range (see [`Quarantine`]).
+    quarantine: Option<&'q Quarantine>,
     levels: Levels,
     start: usize,
     end: usize,
+    /// Tables per mmap-lock hold.
+    batch: usize,
 }
 
-/// Moves the tables of `span` in `mm` that `target` does not hold, adding
-/// what it did to `out`.
+/// Does `job` in `mm`: moves the tables it covers that its target does not
+/// hold, adding what it did to `out`.
 fn relocate_mm(
     claims: &Claims,
     mm: &PinnedMm,
-    target: Target,
-    span: Span,
-    batch: usize,
+    job: Job<'_>,
     mut inject: Option<&mut AdInjector<'_>>,
     out: &mut Outcome,
 ) -> Result {
     let _claim = claims.claim(mm)?;
-    let memcg = Memcg::of(mm);
+    let charges = Charges::new();
     // Dropped after every mmap-lock guard below, freeing what is left.
     let mut retired = Retired::new();
-    let end = span.end.min(mm.user_end());
+    let end = job.end.min(mm.user_end());
     let mut first_hold = true;
-    for level in span.levels.iter() {
-        let mut cursor = Cursor::new(level, span.start, end);
+    for level in job.levels.iter() {
+        let mut cursor = Cursor::new(level, job.start, end);
         while !cursor.done() {
             if sys::fatal_signal_pending() {
                 return Err(EINTR);
@@ -122,13 +129,13 @@ fn relocate_mm(
             }
             if core::mem::take(&mut first_hold) {
                 out.skipped_hugetlb_vmas += guard
-                    .vmas(span.start, end)
+                    .vmas(job.start, end)
                     .filter(|vma| vma.is_hugetlb())
                     .count() as u64;
             }
-            let step = Batch::new(&guard, target, memcg.ptr()).run(
+            let step = Batch::new(&guard, job.target, &charges, job.quarantine).run(
                 &mut cursor,
-                batch,
+                job.batch,
                 inject::reborrow(&mut inject),
                 &mut retired,
                 out,
@@ -154,6 +161,9 @@ const EVACUATION_PASSES: u64 = 3;
 
 /// Runs one evacuation: moves every user page table in a physical range,
 /// of every process, out of it. `out` is filled in whether it fails or not.
+///
+/// The range is clamped to the memory there is (a range of whole memory
+/// blocks may end past a node's last page); `EINVAL` if it has none.
 pub(crate) fn evacuate(
     claims: &Claims,
     req: &EvacuateRequest,
@@ -169,10 +179,12 @@ pub(crate) fn evacuate(
         let range = PfnRange {
             start: req.pfn_start,
             end: req.pfn_end,
-        };
+        }
+        .clamped_to_memory()
+        .ok_or(EINVAL)?;
         let mut evac = Evacuation {
-            pfn_start: req.pfn_start,
-            pfn_end: req.pfn_end,
+            pfn_start: range.start,
+            pfn_end: range.end,
             in_range_before: range.count_pgtables(),
             ..Default::default()
         };
@@ -198,7 +210,7 @@ fn run_evacuation(
     let node = match req.node {
         Some(node) if node_usable(node) => node,
         Some(_) => return Err(ENODEV),
-        None => range.nearest_node_outside().ok_or(ENODEV)?,
+        None => range.default_target().ok_or(ENODEV)?,
     };
     out.node = node;
     let target = Target {
@@ -209,32 +221,45 @@ fn run_evacuation(
     if !target.zone_populated() {
         return Err(EINVAL);
     }
-    let span = Span {
+    // Lives until the last table is allocated, and frees what it holds.
+    let quarantine = Quarantine::new(range);
+    let job = Job {
+        target,
+        quarantine: Some(&quarantine),
         levels: req.levels,
         start: 0,
         end: usize::MAX,
+        batch,
     };
     for pass in 0..EVACUATION_PASSES {
         let moved_before = out.moved();
+        evac.short_of_memory = 0;
         let mut next = 1;
-        while let Some(tgid) = sys::next_tgid(next) {
+        // Processes are walked by their pids in the initial namespace and
+        // pinned through the `struct pid`, so the writer's own namespace
+        // neither hides one nor makes a number name another process.
+        while let Some((pid, tgid)) = Pid::next_thread_group(next) {
             next = tgid.saturating_add(1);
             if sys::fatal_signal_pending() {
                 return Err(EINTR);
             }
             // Kernel threads and processes already gone have no mm.
-            let Ok(mm) = PinnedMm::from_pid(tgid) else {
+            let Ok(mm) = PinnedMm::of(&pid) else {
                 continue;
             };
+            drop(pid);
             if pass == 0 {
                 evac.processes += 1;
                 if range.contains(mm.pgd_pfn()) {
                     evac.pgds_in_range += 1;
                 }
             }
-            match relocate_mm(claims, &mm, target, span, batch, None, out) {
+            // One process's failure is its own: at its memcg limit, or
+            // refused, its tables stay and the others' still move.
+            match relocate_mm(claims, &mm, job, None, out) {
                 Ok(()) | Err(ESRCH) => {}
                 Err(EBUSY) => evac.busy_processes += u64::from(pass == 0),
+                Err(ENOMEM) => evac.short_of_memory += 1,
                 Err(e) => return Err(e),
             }
             drop(mm);

@@ -140,7 +140,9 @@ impl EvacuateRequest {
         let words = Words::parse(input, &KEYS)?;
         let pfn_start = parse_u64(words.require(0)?)?;
         let pfn_end = parse_u64(words.require(1)?)?;
-        if pfn_end > limits.max_pfn {
+        // A range may end past memory (whole memory blocks; evacuate clamps
+        // it), but must start inside it.
+        if pfn_start >= limits.max_pfn {
             return Err(ParseError::BadAddress);
         }
         if pfn_start >= pfn_end {

@@ -284,6 +284,21 @@ bool ptreloc_folio_test_pgtable(const struct folio *folio)
 	return folio_test_pgtable(folio);
 }
 
+bool ptreloc_PageBuddy(const struct page *page)
+{
+	return PageBuddy(page);
+}
+
+unsigned long ptreloc_page_private(const struct page *page)
+{
+	return page_private(page);
+}
+
+long ptreloc_zone_page_state(struct zone *zone, enum zone_stat_item item)
+{
+	return zone_page_state(zone, item);
+}
+
 /* Page-table pages */
 
 bool ptreloc_alloc_split_ptlocks(void)
@@ -347,6 +362,21 @@ void ptreloc_mem_cgroup_put(struct mem_cgroup *memcg)
 	mem_cgroup_put(memcg);
 }
 
+struct mem_cgroup *ptreloc_folio_memcg(struct folio *folio)
+{
+	return folio_memcg(folio);
+}
+
+bool ptreloc_mem_cgroup_tryget(struct mem_cgroup *memcg)
+{
+	return mem_cgroup_tryget(memcg);
+}
+
+struct mem_cgroup *ptreloc_parent_mem_cgroup(struct mem_cgroup *memcg)
+{
+	return parent_mem_cgroup(memcg);
+}
+
 /* Cross-CPU calls and TLB flushes */
 
 void ptreloc_on_each_cpu(smp_call_func_t func, void *info, int wait)
@@ -406,32 +436,39 @@ struct dentry *ptreloc_debugfs_create_file(const char *name, umode_t mode,
 }
 EXPORT_SYMBOL_GPL(ptreloc_debugfs_create_file);
 
+void ptreloc_rcu_read_lock(void)
+{
+	rcu_read_lock();
+}
+EXPORT_SYMBOL_GPL(ptreloc_rcu_read_lock);
+
+void ptreloc_rcu_read_unlock(void)
+{
+	rcu_read_unlock();
+}
+EXPORT_SYMBOL_GPL(ptreloc_rcu_read_unlock);
+
+pid_t ptreloc_pid_nr(struct pid *pid)
+{
+	return pid_nr(pid);
+}
+EXPORT_SYMBOL_GPL(ptreloc_pid_nr);
+
+struct pid *ptreloc_get_pid(struct pid *pid)
+{
+	return get_pid(pid);
+}
+EXPORT_SYMBOL_GPL(ptreloc_get_pid);
+
+struct task_struct *ptreloc___next_thread(struct task_struct *p)
+{
+	return __next_thread(p);
+}
+EXPORT_SYMBOL_GPL(ptreloc___next_thread);
+
 /*
  * Composites: each calls several kernel helpers, for a reason given with it.
  */
-
-/*
- * The lowest thread-group id >= nr in the initial pid namespace, or 0. In C
- * because it walks pids under rcu_read_lock(), which 6.12's Rust cannot
- * take (an inline, and no RCU abstraction). Exported for ptreloc_test.
- */
-int ptreloc_next_tgid(int nr)
-{
-	struct pid *pid;
-	int tgid = 0;
-
-	rcu_read_lock();
-	while ((pid = find_ge_pid(nr, &init_pid_ns))) {
-		if (pid_task(pid, PIDTYPE_TGID)) {
-			tgid = pid_nr(pid);
-			break;
-		}
-		nr = pid_nr(pid) + 1;
-	}
-	rcu_read_unlock();
-	return tgid;
-}
-EXPORT_SYMBOL_GPL(ptreloc_next_tgid);
 
 /*
  * The page-table lock of a page: embedded in struct ptdesc, or allocated

@@ -10,7 +10,7 @@
 //! that know which kernel line we are built for.
 
 use kernel::bindings;
-use kernel::ffi::{c_char, c_int, c_uint, c_ulong, c_void};
+use kernel::ffi::{c_char, c_int, c_long, c_uint, c_ulong, c_void};
 use kernel::prelude::*;
 
 pub(crate) use crate::ksys::*;
@@ -46,6 +46,7 @@ pub(crate) const GFP_NORETRY: gfp_t = 1 << bindings::___GFP_NORETRY_BIT;
 pub(crate) const GFP_NOWARN: gfp_t = bindings::__GFP_NOWARN;
 pub(crate) const GFP_ZERO: gfp_t = bindings::__GFP_ZERO;
 pub(crate) const GFP_DMA32: gfp_t = 1 << bindings::___GFP_DMA32_BIT;
+pub(crate) const GFP_ACCOUNT: gfp_t = 1 << bindings::___GFP_ACCOUNT_BIT;
 
 /// The kernel's index (`enum zone_type`) of a zone a request can name.
 pub(crate) fn zone_index(zone: crate::request::Zone) -> usize {
@@ -66,6 +67,9 @@ extern "C" {
     // Tasks and mms
     fn ptreloc_xen_pv_domain() -> bool;
     fn ptreloc_fatal_signal_pending(p: *mut bindings::task_struct) -> bool;
+    pub(crate) fn ptreloc___next_thread(
+        p: *mut bindings::task_struct,
+    ) -> *mut bindings::task_struct;
     pub(crate) fn ptreloc_mm_valid_pasid(mm: *mut mm_struct) -> bool;
     pub(crate) fn ptreloc_mmap_write_lock_killable(mm: *mut mm_struct) -> c_int;
     pub(crate) fn ptreloc_mmap_write_unlock(mm: *mut mm_struct);
@@ -117,6 +121,10 @@ extern "C" {
     pub(crate) fn ptreloc_pfn_to_online_page(pfn: c_ulong) -> *mut page;
     pub(crate) fn ptreloc_page_folio(page: *mut page) -> *mut bindings::folio;
     pub(crate) fn ptreloc_folio_test_pgtable(folio: *const bindings::folio) -> bool;
+    #[allow(non_snake_case)]
+    fn ptreloc_PageBuddy(page: *const page) -> bool;
+    fn ptreloc_page_private(page: *const page) -> c_ulong;
+    fn ptreloc_zone_page_state(zone: *mut bindings::zone, item: c_uint) -> c_long;
 
     // Page-table pages
     fn ptreloc_alloc_split_ptlocks() -> bool;
@@ -135,6 +143,9 @@ extern "C" {
     // Memory cgroups
     pub(crate) fn ptreloc_set_active_memcg(memcg: *mut mem_cgroup) -> *mut mem_cgroup;
     pub(crate) fn ptreloc_mem_cgroup_put(memcg: *mut mem_cgroup);
+    pub(crate) fn ptreloc_folio_memcg(folio: *mut bindings::folio) -> *mut mem_cgroup;
+    pub(crate) fn ptreloc_mem_cgroup_tryget(memcg: *mut mem_cgroup) -> bool;
+    pub(crate) fn ptreloc_parent_mem_cgroup(memcg: *mut mem_cgroup) -> *mut mem_cgroup;
 
     // Cross-CPU calls and TLB flushes
     pub(crate) fn ptreloc_on_each_cpu(
@@ -250,6 +261,41 @@ pub(crate) fn node_pfn_span(nid: i32) -> (u64, u64) {
         let pgdat = ptreloc_NODE_DATA(nid);
         let start = (*pgdat).node_start_pfn as u64;
         (start, start + (*pgdat).node_spanned_pages as u64)
+    }
+}
+
+/// Free pages of node `nid` (its zones' `NR_FREE_PAGES`); 0 if the node is
+/// not online.
+pub(crate) fn node_free_pages(nid: i32) -> u64 {
+    if !node_online(nid) {
+        return 0;
+    }
+    // SAFETY: an online node has its `pglist_data`; zone counters are read
+    // racily, as `zone_page_state()` does.
+    unsafe {
+        let pgdat = ptreloc_NODE_DATA(nid);
+        (*pgdat)
+            .node_zones
+            .iter_mut()
+            .map(|zone| {
+                ptreloc_zone_page_state(zone, bindings::zone_stat_item_NR_FREE_PAGES).max(0) as u64
+            })
+            .sum()
+    }
+}
+
+/// The order of the free buddy block `page` heads, if it heads one; racy
+/// (the allocator may take it meanwhile), so capped at `MAX_PAGE_ORDER`.
+///
+/// # Safety
+///
+/// `page` must be an online page.
+pub(crate) unsafe fn free_order(page: *mut page) -> Option<u32> {
+    // SAFETY: an online page (caller); `PageBuddy` reads its type, and a
+    // buddy page's private field is its order.
+    unsafe {
+        ptreloc_PageBuddy(page)
+            .then(|| (ptreloc_page_private(page) as u32).min(bindings::MAX_PAGE_ORDER))
     }
 }
 

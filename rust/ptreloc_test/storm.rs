@@ -424,7 +424,7 @@ impl Storm {
     fn collect_targets(&self, targets: &mut KVec<i32>) {
         compat::truncate(targets, 0);
         let listed = &self.cfg.pids[..self.cfg.npids];
-        let mut next = ksys::next_tgid(1);
+        let mut next = ksys::Pid::next_thread_group(1).map(|(_, tgid)| tgid);
         while let Some(tgid) = next {
             if targets.len() >= MAX_TARGETS {
                 break;
@@ -442,7 +442,7 @@ impl Storm {
                 // SAFETY: looks the process up under RCU, takes no reference.
                 ancestor = unsafe { sys::ptreloc_test_parent_tgid(ancestor) };
             }
-            next = ksys::next_tgid(tgid + 1);
+            next = ksys::Pid::next_thread_group(tgid + 1).map(|(_, tgid)| tgid);
         }
     }
 

@@ -12,7 +12,7 @@ use kernel::prelude::*;
 use super::walk::{p4d_is_table, Slot};
 use crate::level::Level;
 use crate::locks::SpinGuard;
-use crate::placement::Target;
+use crate::placement::{Quarantine, Target};
 use crate::request::Zone;
 use crate::sys;
 use crate::x86::{PAGE_SIZE, PTRS_PER_TABLE};
@@ -158,7 +158,9 @@ pub(crate) struct NewTable {
 impl NewTable {
     /// Allocates a page for a `level` table on the target node only (no
     /// fallback), in the target zone if there is one, without waiting long in
-    /// reclaim, charged to `memcg` (the target mm's) when given.
+    /// reclaim, charged to `memcg` (its predecessor's, see `Charges`), or to
+    /// nothing when `None`. A page in the range an evacuation empties goes to
+    /// its `quarantine`, and another is tried.
     ///
     /// The allocator cannot be told "this zone only": `__GFP_DMA32` caps the
     /// zones at DMA32, and without it NORMAL comes first. A page from a lower
@@ -167,6 +169,7 @@ impl NewTable {
         level: Level,
         target: Target,
         memcg: Option<NonNull<sys::mem_cgroup>>,
+        quarantine: Option<&Quarantine>,
     ) -> Result<Self> {
         let node = target.node;
         // Every entry is copied over, so the page need not be zeroed.
@@ -177,24 +180,34 @@ impl NewTable {
         if target.zone == Some(Zone::Dma32) {
             gfp |= sys::GFP_DMA32;
         }
-        let memcg = memcg.map_or(core::ptr::null_mut(), |m| m.as_ptr());
-        // SAFETY: `set_active_memcg` only redirects `__GFP_ACCOUNT` charges of
-        // the current task until it is restored just below; `node` is online
-        // with memory (checked by the caller, and THISNODE fails otherwise).
-        let page = unsafe {
-            let old = sys::ptreloc_set_active_memcg(memcg);
-            let page = sys::ptreloc_alloc_pages_node(node, gfp, 0);
-            sys::ptreloc_set_active_memcg(old);
-            page
-        };
-        // SAFETY: a freshly allocated page, ours.
-        let page = unsafe { TablePage::new(page) }.ok_or(ENOMEM)?;
-        let p = page.as_ptr();
-        if !target.holds(page) {
-            // SAFETY: ours, not yet anything.
-            unsafe { bindings::__free_pages(p, 0) };
-            return Err(ENOMEM);
+        if memcg.is_none() {
+            gfp &= !sys::GFP_ACCOUNT;
         }
+        let memcg = memcg.map_or(core::ptr::null_mut(), |m| m.as_ptr());
+        let page = loop {
+            // SAFETY: `set_active_memcg` only redirects `__GFP_ACCOUNT`
+            // charges of the current task until it is restored just below;
+            // `node` is online with memory (checked by the caller, and
+            // THISNODE fails otherwise).
+            let page = unsafe {
+                let old = sys::ptreloc_set_active_memcg(memcg);
+                let page = sys::ptreloc_alloc_pages_node(node, gfp, 0);
+                sys::ptreloc_set_active_memcg(old);
+                page
+            };
+            // SAFETY: a freshly allocated page, ours.
+            let page = unsafe { TablePage::new(page) }.ok_or(ENOMEM)?;
+            if target.holds(page) {
+                break page;
+            }
+            // SAFETY: ours, not yet anything.
+            if !quarantine.is_some_and(|q| unsafe { q.hold(page.page) }) {
+                // SAFETY: ours, not yet anything, not held.
+                unsafe { bindings::__free_pages(page.as_ptr(), 0) };
+                return Err(ENOMEM);
+            }
+        };
+        let p = page.as_ptr();
         // SAFETY: the page is ours and not yet a page table.
         unsafe {
             if level != Level::Pud && !sys::alloc_split_ptlocks() {

@@ -140,10 +140,13 @@ impl<'g> Slot<'g> {
     }
 
     /// The page-table page this entry is in.
-    pub(crate) fn table_page(&self) -> NonNull<sys::page> {
+    pub(crate) fn table_page(&self) -> TablePage {
         // SAFETY: `entry` is in a live page-table page (type invariant), in
-        // the direct map.
-        unsafe { NonNull::new_unchecked(sys::ptreloc_virt_to_page(self.entry.as_ptr().cast())) }
+        // the direct map; `virt_to_page` of it is that table's page, never
+        // null.
+        unsafe {
+            TablePage::new(sys::ptreloc_virt_to_page(self.entry.as_ptr().cast())).unwrap_unchecked()
+        }
     }
 
     /// Takes the lock that covers this entry (see the module docs).

@@ -112,6 +112,11 @@ mod tests {
                 zone: None,
             })
         );
+        // Whole memory blocks may end past the last page: evacuate clamps.
+        assert_eq!(
+            evac("pfn_start=0xf8000 pfn_end=0x108000").map(|r| r.pfn_end),
+            Ok(0x108000)
+        );
         let full = evac("zone=normal levels=pmd node=1 pfn_end=20 pfn_start=10").unwrap();
         assert_eq!((full.node, full.zone), (Some(1), Some(Zone::Normal)));
         use ParseError::*;
@@ -120,7 +125,7 @@ mod tests {
             ("pfn_end=1", MissingKey),
             ("pfn_start=2 pfn_end=2", EmptyRange),
             ("pfn_start=3 pfn_end=2", EmptyRange),
-            ("pfn_start=0 pfn_end=0x100001", BadAddress),
+            ("pfn_start=0x100000 pfn_end=0x100001", BadAddress),
             ("pfn_start=0 pfn_end=1 node=2", NodeOutOfRange),
             ("pfn_start=0 pfn_end=1 pid=1", UnknownKey),
             ("pfn_start=-1 pfn_end=1", BadNumber),
