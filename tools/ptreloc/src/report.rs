@@ -204,6 +204,17 @@ pub fn summarize_outcome(kv: &[(String, String)]) -> String {
             num(kv, "pgtables_in_range_after"),
             num(kv, "pgds_in_range"),
         );
+        let left: Vec<String> = [
+            ("enomem_processes", "short of memory (memcg limit)"),
+            ("busy_processes", "bound to a device"),
+        ]
+        .iter()
+        .filter(|(k, _)| num(kv, k) > 0)
+        .map(|(k, why)| format!("{} {why}", num(kv, k)))
+        .collect();
+        if !left.is_empty() {
+            let _ = writeln!(s, "  processes whose tables stay: {}", left.join(", "));
+        }
     }
     if num(kv, "anomalies") > 0 {
         let _ = writeln!(s, "  ANOMALIES: {} (see dmesg)", num(kv, "anomalies"));
