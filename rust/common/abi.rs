@@ -77,6 +77,31 @@ pub(crate) struct PtrelocAdLog {
     /// Entries to pick per table moved.
     pub(crate) per_table: u32,
     pub(crate) seed: u32,
+    /// The remote-flush probe: a user address (0: none) whose PTE loses its
+    /// Accessed bit in both the old and the new table, between the install
+    /// and the flush, as aging clears it without a flush
+    /// (`ptep_test_and_clear_young()`). A CPU that caches the translation
+    /// sets the bit again only once the flush has reached it, at its next
+    /// access, in the new table.
+    pub(crate) age: u64,
+    /// Set by ptreloc: the probe's entry was found and its bit cleared.
+    pub(crate) aged: u32,
+    pub(crate) _pad: u32,
+}
+
+impl Default for PtrelocAdLog {
+    fn default() -> Self {
+        Self {
+            records: core::ptr::null_mut(),
+            capacity: 0,
+            len: 0,
+            per_table: 0,
+            seed: 0,
+            age: 0,
+            aged: 0,
+            _pad: 0,
+        }
+    }
 }
 
 /// One entry whose bits ptreloc set in an old table.

@@ -470,11 +470,16 @@ impl Candidate<'_> {
 
 impl<'g> Installed<'g> {
     /// The `inject=ad` test hook: plays a CPU that sets Accessed/Dirty in old
-    /// tables through stale TLB entries, between the copy and the flush.
+    /// tables through stale TLB entries, between the copy and the flush; and
+    /// the remote-flush probe.
     fn inject(&mut self, injector: &mut AdInjector<'_>) {
         for r in self.replaced.iter() {
-            // SAFETY: `old` was replaced and is neither flushed nor retired.
-            unsafe { injector.inject(r.addr, &r.old) };
+            // SAFETY: `old` was replaced by `new`, and is neither flushed nor
+            // retired.
+            unsafe {
+                injector.inject(r.addr, &r.old);
+                injector.age(r.addr, &r.old, &r.new);
+            }
         }
     }
 

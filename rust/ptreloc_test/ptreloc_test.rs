@@ -10,6 +10,7 @@
 //! | `status` | r | the current or last storm: running or not, why it ended, its counters (`ENODATA` before the first) |
 //! | `floor` | rw | write `pages=<n> from=<node> to=<node>`; read back what allocating, copying and freeing that many pages took (`floor.rs`, for `make bench`) |
 //! | `rcu_barrier` | w | any write waits until every RCU callback queued before it has run: page tables that processes freed (exit, munmap) are gone from the per-node counters when it returns |
+//! | `flush_probe` | rw | write `pid=<p> addr=<a> node=<n>`; read back whether the flush reached the CPUs caching `a` (`probe.rs`) |
 //!
 //! Writes need `CAP_SYS_ADMIN`. The storm follows the listed processes and
 //! their descendants (see `storm.rs`). Unloading this module stops a storm
@@ -37,6 +38,7 @@ mod ksys;
 #[allow(dead_code)]
 #[path = "../common/level.rs"]
 mod level;
+mod probe;
 mod storm;
 mod sys;
 #[path = "../common/text.rs"]
@@ -72,6 +74,7 @@ struct Fops {
     status: FileOps,
     floor: FileOps,
     rcu_barrier: FileOps,
+    flush_probe: FileOps,
 }
 
 struct PtrelocTest {
@@ -95,6 +98,7 @@ impl kernel::Module for PtrelocTest {
                 status: FileOps::new::<StatusFile>(module),
                 floor: FileOps::new::<FloorFile>(module),
                 rcu_barrier: FileOps::new::<RcuBarrierFile>(module),
+                flush_probe: FileOps::new::<FlushProbeFile>(module),
             },
             GFP_KERNEL,
         )?;
@@ -108,6 +112,7 @@ impl kernel::Module for PtrelocTest {
             dir.create_file(c_str!("status"), 0o400, &fops.status, &*state)?;
             dir.create_file(c_str!("floor"), 0o600, &fops.floor, &*state)?;
             dir.create_file(c_str!("rcu_barrier"), 0o200, &fops.rcu_barrier, &*state)?;
+            dir.create_file(c_str!("flush_probe"), 0o600, &fops.flush_probe, &*state)?;
         }
         Ok(Self {
             debugfs: Some(dir),
@@ -231,6 +236,35 @@ impl FileKind for FloorFile {
         Some(match &self.floor {
             None => Err(enodata()),
             Some(f) => f.format(out).map_err(|_| ENOMEM),
+        })
+    }
+}
+
+/// `flush_probe`.
+struct FlushProbeFile {
+    probe: Option<probe::Probe>,
+}
+
+impl FileKind for FlushProbeFile {
+    type Ctx = State;
+
+    fn open(_ctx: &'static State) -> Result<Self> {
+        Ok(Self { probe: None })
+    }
+
+    fn store(&mut self, input: &[u8]) -> Option<Result> {
+        self.probe = None;
+        Some(
+            check_admin()
+                .and_then(|()| probe::Probe::run(input))
+                .map(|p| self.probe = Some(p)),
+        )
+    }
+
+    fn show(&mut self, out: &mut TextBuf) -> Option<Result> {
+        Some(match &self.probe {
+            None => Err(enodata()),
+            Some(p) => p.format(out),
         })
     }
 }

@@ -475,6 +475,7 @@ impl Storm {
             len: 0,
             per_table: AD_PER_TABLE,
             seed: rng.next() as u32,
+            ..Default::default()
         };
         let req = PtrelocRequest {
             pid,

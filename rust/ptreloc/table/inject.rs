@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The `inject=ad` test hook: Accessed and Dirty bits set in old tables
-//! between the copy and the TLB flush.
+//! between the copy and the TLB flush; and the remote-flush probe, which
+//! clears one entry's Accessed bit at the same point.
 //!
 //! A CPU that still caches a translation through an old table may set
 //! Accessed or Dirty in the old entry after ptreloc copied it and before the
@@ -16,7 +17,9 @@ use core::ops::DerefMut;
 use super::page::Table;
 use crate::abi::{PtrelocAdLog, PtrelocAdRecord};
 use crate::level::Level;
-use crate::x86::{PTE_ACCESSED, PTE_DIRTY, PTE_PRESENT, PTE_RW, PTRS_PER_TABLE};
+use crate::x86::{
+    PAGE_SIZE, PMD_SIZE, PTE_ACCESSED, PTE_DIRTY, PTE_PRESENT, PTE_RW, PTRS_PER_TABLE,
+};
 
 /// A test's injection request and its record buffer, for one request.
 pub(crate) struct AdInjector<'a> {
@@ -39,6 +42,7 @@ impl<'a> AdInjector<'a> {
             unsafe { core::slice::from_raw_parts_mut(log.records, log.capacity as usize) }
         };
         log.len = 0;
+        log.aged = 0;
         Self {
             rng: log.seed | 1,
             log,
@@ -91,6 +95,31 @@ impl<'a> AdInjector<'a> {
             self.log.len += 1;
             picked += 1;
         }
+    }
+}
+
+impl AdInjector<'_> {
+    /// The remote-flush probe: if the PTE table `new` (which replaced `old`,
+    /// both mapping from `base`) maps the probe's address, clears Accessed
+    /// in that entry of both, atomically, as aging does (without a flush: on
+    /// x86 a stale Accessed bit in the TLB is harmless). Only a CPU whose TLB
+    /// the flush then reaches sets it again, in `new`, at its next access.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Self::inject`]; `new` is live and installed in `old`'s place.
+    pub(crate) unsafe fn age(&mut self, base: usize, old: &Table, new: &Table) {
+        let addr = self.log.age as usize;
+        if addr == 0 || old.level() != Level::Pte || !(base..base + PMD_SIZE).contains(&addr) {
+            return;
+        }
+        let i = (addr - base) / PAGE_SIZE;
+        // SAFETY: both live (caller), `i` in range.
+        unsafe {
+            old.and_entry(i, !PTE_ACCESSED);
+            new.and_entry(i, !PTE_ACCESSED);
+        }
+        self.log.aged = 1;
     }
 }
 

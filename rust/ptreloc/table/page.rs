@@ -126,6 +126,18 @@ impl Table {
             .fetch_or(bits, Ordering::Relaxed);
     }
 
+    /// Clears the bits not in `mask` in entry `i` with an atomic AND, as
+    /// aging clears Accessed (the remote-flush probe).
+    ///
+    /// # Safety
+    ///
+    /// As for [`Self::or_entry`].
+    pub(crate) unsafe fn and_entry(&self, i: usize, mask: u64) {
+        // SAFETY: as for `or_entry`.
+        unsafe { AtomicU64::from_ptr(self.page.entries().add(i)) }
+            .fetch_and(mask, Ordering::Relaxed);
+    }
+
     /// The table's own lock, if its level has one (PUD tables use the
     /// slot's lock).
     ///
