@@ -31,9 +31,10 @@ fi
 # A module built for the other kernel line, to be refused (make check sets
 # it when that line's module is built).
 other_line_module=${PTRELOC_OTHER_LINE_MODULE:-}
-# insmod of both modules, the programs, rmmod of both, the tool without the
-# module, module_unloaded, and the other line's module refused.
-steps=$((${#programs[@]} + 6 + (${#other_line_module} > 0))) n=0 pass=0 fail=0 skip=0
+# The guest's configuration, insmod of both modules, the programs, rmmod of
+# both, the tool without the module, module_unloaded, and the other line's
+# module refused.
+steps=$((${#programs[@]} + 7 + (${#other_line_module} > 0))) n=0 pass=0 fail=0 skip=0
 # No program may run longer than this: the harness's own per-test timeouts
 # cannot stop a task stuck in the kernel.
 program_timeout=${PTRELOC_PROGRAM_TIMEOUT:-2400}
@@ -176,8 +177,42 @@ cli_unloaded() {
 	((rc == 3)) && grep -q "insmod ptreloc.ko" "$tmp/cli.err"
 }
 
+# Paging levels in use, 4 or 5: with 5-level paging, an mmap() hint above
+# 47 bits is honoured.
+paging_levels() {
+	python3 -c '
+import ctypes
+libc = ctypes.CDLL(None)
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                      ctypes.c_int, ctypes.c_long]
+addr = libc.mmap(1 << 52, 4096, 3, 0x22, -1, 0)  # PROT_READ|WRITE, MAP_PRIVATE|ANONYMOUS
+print(5 if addr is not None and addr >= 1 << 47 and addr != 2**64 - 1 else 4)'
+}
+
+# What the guest runs, as the log's first lines, and checked against what it
+# was booted with: no5lvl means 4-level paging (5-level otherwise, when the
+# CPU has LA57), pti=on means dmesg says page-table isolation is enabled.
+guest_config() {
+	local levels pti=off rc=0
+	levels=$(paging_levels) || return 1
+	dmesg | grep -q "page tables isolation: enabled" && pti=on
+	echo "kernel $(uname -r), $(nproc) CPUs, $levels-level paging, PTI $pti"
+	if grep -qw no5lvl /proc/cmdline; then
+		[ "$levels" = 4 ] || { echo "booted with no5lvl, but paging is $levels-level"; rc=1; }
+	elif grep -qw la57 /proc/cpuinfo; then
+		[ "$levels" = 5 ] || { echo "the CPU has LA57, but paging is $levels-level"; rc=1; }
+	fi
+	if grep -qw pti=on /proc/cmdline && [ $pti != on ]; then
+		echo "booted with pti=on, but dmesg does not say page tables isolation is enabled"
+		rc=1
+	fi
+	return $rc
+}
+
 echo "TAP version 13"
 echo "1..$steps"
+step "guest configuration is the one booted for" guest_config
 # Before ours is loaded: the same name would be refused as existing.
 [ -n "$other_line_module" ] &&
 	step "insmod of the other kernel line's ptreloc.ko is refused" other_line_refused
