@@ -123,6 +123,8 @@ static int swap_setting(const char *path, const char *value, char *old, size_t s
 
 FIXTURE(race) {
 	double deadline;
+	/* What a scenario changed, put back by the teardown if it failed. */
+	long nr_hugepages;		/* the pool's old size, or -1 */
 };
 
 /*
@@ -135,14 +137,18 @@ FIXTURE_SETUP(race)
 {
 	const char *why = storm_unavailable();
 
+	self->nr_hugepages = -1;
 	if (why)
 		SKIP(return, "%s", why);
 	ASSERT_EQ(0, storm_start(getpid(), 600, ""));
 }
 
+static void hugepages_restore(long *nr_hugepages);
+
 FIXTURE_TEARDOWN(race)
 {
 	storm_stop();
+	hugepages_restore(&self->nr_hugepages);
 }
 
 struct worker {
@@ -844,6 +850,128 @@ TEST_F_TIMEOUT(race, inject_ad, 600)
 	EXPECT_LE(after - before, 4 * c.ad_injected_pte_accessed);
 	EXPECT_EQ(0, c.anomalies);
 	EXPECT_EQ(0, c.errors_other);
+}
+
+/* Hugetlb: pages from the pool of 2 MiB pages, grown for the scenario. */
+#define NR_HUGEPAGES "/proc/sys/vm/nr_hugepages"
+#define GIB (1UL << 30)
+
+/*
+ * Grow the pool by n pages, keeping its old size in *nr_hugepages to put
+ * back. Returns how many pages are free and unreserved then (n or more when
+ * it worked).
+ */
+static long hugepages_add(long *nr_hugepages, long n)
+{
+	long old = file_number(NR_HUGEPAGES, NULL);
+	char buf[32];
+
+	if (old < 0 || file_number("/proc/meminfo", "Hugepagesize:") != 2048)
+		return 0;
+	*nr_hugepages = old;
+	snprintf(buf, sizeof(buf), "%ld", old + n);
+	ctl_write_path(NR_HUGEPAGES, buf);
+	return file_number("/proc/meminfo", "HugePages_Free:") -
+	       file_number("/proc/meminfo", "HugePages_Rsvd:");
+}
+
+/* Shrink the pool back; pages still mapped go when they are unmapped. */
+static void hugepages_restore(long *nr_hugepages)
+{
+	char buf[32];
+
+	if (*nr_hugepages < 0)
+		return;
+	snprintf(buf, sizeof(buf), "%ld", *nr_hugepages);
+	ctl_write_path(NR_HUGEPAGES, buf);
+	*nr_hugepages = -1;
+}
+
+/*
+ * The storm's counters do not say what it skipped, so ask once ourselves,
+ * for the whole mm at every level, to each node: the tables over a hugetlb
+ * mapping stay where they were, so one of the two requests finds them on
+ * the other node and must report them skipped. Adds the hugetlb VMAs each
+ * request saw to *vmas and the PMD/PUD tables skipped to *tables.
+ */
+static void hugetlb_skips(struct __test_metadata *_metadata, const char *what, long *vmas,
+			  long *tables)
+{
+	struct outcome o;
+	int node, ret;
+
+	for (node = 0; node < 2; node++) {
+		ret = relocate_levels(getpid(), node, 0, 0, "pte,pmd,pud", &o);
+		EXPECT_EQ(0, ret) {
+			TH_LOG("%s: relocate to node %d: %s", what, node, strerror(-ret));
+		}
+		EXPECT_LE(1, o.skipped_hugetlb_vmas) {
+			TH_LOG("%s: a request to node %d saw no hugetlb VMA", what, node);
+		}
+		EXPECT_EQ(0, o.anomalies);
+		*vmas += o.skipped_hugetlb_vmas;
+		*tables += o.skipped_hugetlb_tables;
+	}
+}
+
+/*
+ * Hugetlb and ordinary memory in one process: the storm moves the PTE
+ * tables of the ordinary memory and must leave alone the PMD and PUD tables
+ * a hugetlb mapping lies in (hugetlb PMD tables may be shared), while both
+ * kinds are written and checked.
+ */
+TEST_F_TIMEOUT(race, hugetlb, 600)
+{
+	size_t len = 16 * MIB, half;	/* of each kind */
+	long rounds = 0, bad = 0, vmas = 0, tables = 0, free_pages;
+	uint64_t seeds[2] = { 51, 51 + len / 16 };	/* of each half of both */
+	char *h, *p;
+	int k;
+
+	free_pages = hugepages_add(&self->nr_hugepages, len / PMD_SZ);
+	if (free_pages < (long)(len / PMD_SZ)) {
+		hugepages_restore(&self->nr_hugepages);
+		SKIP(return, "hugetlb: only %ld of %lu 2 MiB huge pages could be reserved",
+		     free_pages, len / PMD_SZ);
+	}
+	h = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+	ASSERT_NE(MAP_FAILED, h) {
+		TH_LOG("hugetlb: mmap(MAP_HUGETLB): %s", strerror(errno));
+	}
+	p = map_anon(len, MADV_NOHUGEPAGE);
+	ASSERT_NE(MAP_FAILED, p);
+	fill_pattern(h, len, seeds[0]);
+	fill_pattern(p, len, seeds[0]);
+	START_CLOCK();
+	while (now_s() < self->deadline) {
+		/* Check both halves of both, rewrite one half of each. */
+		for (k = 0; k < 2; k++) {
+			half = k * len / 2;
+			bad += pattern_errors(h + half, len / 2, seeds[k]);
+			bad += pattern_errors(p + half, len / 2, seeds[k]);
+		}
+		k = rounds % 2;
+		half = k * len / 2;
+		seeds[k] = (uint64_t)rounds << 32;
+		fill_pattern(h + half, len / 2, seeds[k]);
+		fill_pattern(p + half, len / 2, seeds[k]);
+		if (rounds % 16 == 0)
+			hugetlb_skips(_metadata, "hugetlb", &vmas, &tables);
+		rounds++;
+	}
+	ksft_print_msg("hugetlb: %ld rounds over 16 MiB of huge pages and 16 MiB of 4 KiB pages, %ld bad words; our requests saw %ld hugetlb VMAs and skipped %ld PMD/PUD tables\n",
+		       rounds, bad, vmas, tables);
+	EXPECT_EQ(0, bad) {
+		TH_LOG("hugetlb: %ld words lost", bad);
+	}
+	EXPECT_LT(0, tables) {
+		TH_LOG("hugetlb: no request reported a PMD or PUD table skipped over the hugetlb mapping");
+	}
+	munmap(h, len);
+	munmap(p, len);
+	hugepages_restore(&self->nr_hugepages);
+	scenario_end(_metadata, "hugetlb", rounds, bad);
 }
 
 TEST_HARNESS_MAIN
