@@ -974,4 +974,153 @@ TEST_F_TIMEOUT(race, hugetlb, 600)
 	scenario_end(_metadata, "hugetlb", rounds, bad);
 }
 
+/* Whether the page at p is present in our page tables (pagemap bit 63). */
+static int page_present(const void *p)
+{
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+	uint64_t e = 0;
+
+	if (fd < 0)
+		return -1;
+	if (pread(fd, &e, 8, (unsigned long)p / PAGE_SZ * 8) != 8)
+		e = 0;
+	close(fd);
+	return e >> 63;
+}
+
+/* What the child of hugetlb_pmd_share did, in memory both see. */
+struct share_report {
+	long rounds, shared, bad;
+};
+
+#define SHARE_PAGES 8		/* huge pages touched, 128 MiB apart */
+#define SHARE_STEP (GIB / SHARE_PAGES)
+
+/*
+ * The child of hugetlb_pmd_share: maps the file again and again at the
+ * same 1 GiB-aligned address (dropping and sharing the PMD table again),
+ * checks that its first fault shared the parent's PMD table (the pages the
+ * parent faulted show present without a fault of ours), checks the pages
+ * nobody writes, and writes its own.
+ */
+static void share_child(char *h, int fd, double deadline, struct share_report *r)
+{
+	long bad = 0;
+	int i, before;
+
+	while (now_s() < deadline) {
+		if (r->rounds) {
+			munmap(h, GIB);
+			if (mmap(h, GIB, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE |
+				 MAP_FIXED, fd, 0) != h)
+				_exit(2);
+		}
+		/*
+		 * fork() and mmap() leave a shared mapping unpopulated: page 4,
+		 * which the child has not touched yet, shows present after a
+		 * fault on page 0 only if that fault shared the parent's table.
+		 */
+		before = page_present(h + 4 * SHARE_STEP);
+		(void)*(volatile char *)h;
+		r->shared += !before && page_present(h + 4 * SHARE_STEP) == 1;
+		for (i = 4; i < SHARE_PAGES - 1; i++)
+			bad += pattern_errors(h + i * SHARE_STEP, PMD_SZ, 61 + i);
+		fill_pattern(h + (SHARE_PAGES - 1) * SHARE_STEP, PMD_SZ, 1000 + r->rounds);
+		bad += pattern_errors(h + (SHARE_PAGES - 1) * SHARE_STEP, PMD_SZ,
+				      1000 + r->rounds);
+		r->bad = bad;
+		r->rounds++;
+	}
+	_exit(0);
+}
+
+/*
+ * Hugetlb PMD sharing: a MAP_SHARED hugetlb file over a whole aligned
+ * 1 GiB, mapped by two processes, who then share the PMD table of that
+ * gigabyte (huge_pmd_share()). The child keeps unmapping and mapping it
+ * again (huge_pmd_unshare(), then a share), both write and check, and the
+ * storm relocates both: their other tables move, and the PMD and PUD tables
+ * over the shared span must not.
+ */
+TEST_F_TIMEOUT(race, hugetlb_pmd_share, 600)
+{
+	struct share_report *r = mmap(NULL, PAGE_SZ, PROT_READ | PROT_WRITE,
+				      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	long rounds = 0, bad = 0, vmas = 0, tables = 0, free_pages;
+	char *hole, *h;
+	int fd, i, status;
+	pid_t parent = getpid(), pid;
+
+	ASSERT_NE(MAP_FAILED, r);
+	/* MAP_NORESERVE: only the pages touched come from the pool. */
+	free_pages = hugepages_add(&self->nr_hugepages, SHARE_PAGES);
+	if (free_pages < SHARE_PAGES) {
+		hugepages_restore(&self->nr_hugepages);
+		SKIP(return, "hugetlb_pmd_share: only %ld of %d 2 MiB huge pages could be reserved",
+		     free_pages, SHARE_PAGES);
+	}
+	fd = memfd_create("ptreloc-race-share", MFD_HUGETLB);
+	if (fd < 0) {
+		hugepages_restore(&self->nr_hugepages);
+		SKIP(return, "hugetlb_pmd_share: memfd_create(MFD_HUGETLB): %s", strerror(errno));
+	}
+	ASSERT_EQ(0, ftruncate(fd, GIB));
+	/* Sharing needs the whole aligned gigabyte inside one VMA. */
+	hole = mmap(NULL, 2 * GIB, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	ASSERT_NE(MAP_FAILED, hole);
+	h = (char *)(((unsigned long)hole + GIB - 1) & ~(GIB - 1));
+	munmap(hole, 2 * GIB);
+	h = mmap(h, GIB, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE | MAP_FIXED_NOREPLACE,
+		 fd, 0);
+	ASSERT_NE(MAP_FAILED, h) {
+		TH_LOG("hugetlb_pmd_share: mmap of 1 GiB of hugetlb: %s", strerror(errno));
+	}
+	for (i = 0; i < SHARE_PAGES; i++)
+		fill_pattern(h + i * SHARE_STEP, PMD_SZ, 61 + i);
+	START_CLOCK();
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		die_with_parent(parent);
+		share_child(h, fd, self->deadline, r);
+	}
+	while (now_s() < self->deadline) {
+		/* Pages 0-3 are the parent's, 4-6 nobody's, 7 the child's. */
+		for (i = 0; i < 4; i++) {
+			fill_pattern(h + i * SHARE_STEP, PMD_SZ, rounds * 8 + i);
+			bad += pattern_errors(h + i * SHARE_STEP, PMD_SZ, rounds * 8 + i);
+		}
+		for (i = 4; i < SHARE_PAGES - 1; i++)
+			bad += pattern_errors(h + i * SHARE_STEP, PMD_SZ, 61 + i);
+		if (rounds % 16 == 0)
+			hugetlb_skips(_metadata, "hugetlb_pmd_share", &vmas, &tables);
+		rounds++;
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	/* What the child wrote last, read through the parent's mapping. */
+	if (r->rounds)
+		bad += pattern_errors(h + (SHARE_PAGES - 1) * SHARE_STEP, PMD_SZ,
+				      1000 + r->rounds - 1);
+	ksft_print_msg("hugetlb_pmd_share: parent %ld rounds, child %ld rounds of which %ld shared the PMD table; bad words parent %ld child %ld; our requests saw %ld hugetlb VMAs and skipped %ld PMD/PUD tables\n",
+		       rounds, r->rounds, r->shared, bad, r->bad, vmas, tables);
+	EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status)) {
+		TH_LOG("hugetlb_pmd_share: the child failed (status 0x%x)", status);
+	}
+	EXPECT_LT(0, r->rounds);
+	EXPECT_EQ(r->rounds, r->shared) {
+		TH_LOG("hugetlb_pmd_share: the child's fault shared the PMD table in only %ld of %ld rounds",
+		       r->shared, r->rounds);
+	}
+	EXPECT_EQ(0, r->bad) {
+		TH_LOG("hugetlb_pmd_share: the child found %ld bad words", r->bad);
+	}
+	EXPECT_LT(0, tables) {
+		TH_LOG("hugetlb_pmd_share: no request reported a PMD or PUD table skipped over the shared span");
+	}
+	munmap(h, GIB);
+	close(fd);
+	hugepages_restore(&self->nr_hugepages);
+	scenario_end(_metadata, "hugetlb_pmd_share", rounds, bad);
+}
+
 TEST_HARNESS_MAIN
