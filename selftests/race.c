@@ -1123,4 +1123,94 @@ TEST_F_TIMEOUT(race, hugetlb_pmd_share, 600)
 	scenario_end(_metadata, "hugetlb_pmd_share", rounds, bad);
 }
 
+#define THP_SYSFS "/sys/kernel/mm/transparent_hugepage"
+
+/*
+ * The reader of shmem_collapse: maps the file with 4 KiB pages only, so
+ * that each collapse of the parent's has page tables of ours to retract,
+ * and checks the data. A page the parent punched out reads as zeroes until
+ * it is written again, word by word: each word holds its pattern or 0.
+ */
+static void collapse_reader(char *p, size_t len, double deadline)
+{
+	const uint64_t *w = (const uint64_t *)p;
+	long bad = 0;
+	size_t i;
+
+	madvise(p, len, MADV_NOHUGEPAGE);
+	while (now_s() < deadline && !bad) {
+		for (i = 0; i < len / 8; i++)
+			bad += w[i] && w[i] != pattern_word(71, i);
+		usleep(2000);
+	}
+	_exit(bad ? 1 : 0);
+}
+
+/*
+ * File THP collapse: shmem (a memfd) populated with 4 KiB pages is
+ * collapsed into huge pages by MADV_COLLAPSE and khugepaged, and split
+ * again by punching a page out, over and over. A collapse unmaps the small
+ * pages from every process and frees their PTE tables without the mmap
+ * lock (retract_page_tables()); a child mapping the file with 4 KiB pages
+ * keeps giving it tables to retract while the storm relocates both.
+ */
+TEST_F_TIMEOUT(race, shmem_collapse, 600)
+{
+	const char *shmem = THP_SYSFS "/shmem_enabled";
+	const char *scan = THP_SYSFS "/khugepaged/scan_sleep_millisecs";
+	size_t len = 8 * MIB, off;
+	long rounds = 0, collapsed = 0, most_pmd_kb = 0, bad = 0, kb;
+	char old_shmem[64], old_scan[32], *p;
+	int fd, status, have_scan;
+	pid_t parent = getpid(), pid;
+
+	if (access(shmem, W_OK))
+		SKIP(return, "shmem_collapse: no shmem THP (%s: %s)", shmem, strerror(errno));
+	fd = memfd_create("ptreloc-race-collapse", 0);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ftruncate(fd, len));
+	p = mmap_aligned(len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	/* Filled before MADV_HUGEPAGE: 4 KiB pages. */
+	fill_pattern(p, len, 71);
+	ASSERT_EQ(0, swap_setting(shmem, "advise", old_shmem, sizeof(old_shmem)));
+	have_scan = !swap_setting(scan, "10", old_scan, sizeof(old_scan));
+	ASSERT_EQ(0, madvise(p, len, MADV_HUGEPAGE));
+	START_CLOCK();
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		die_with_parent(parent);
+		collapse_reader(p, len, self->deadline);
+	}
+	while (now_s() < self->deadline) {
+		/* Split the huge page of this round, then collapse it. */
+		off = rounds % (len / PMD_SZ) * PMD_SZ + (rounds * 37 % 512) * PAGE_SZ;
+		ASSERT_EQ(0, fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off,
+				       PAGE_SZ));
+		fill_pattern(p + off, PAGE_SZ, 71 + off / 8);
+		off &= ~(PMD_SZ - 1);
+		collapsed += !madvise(p + off, PMD_SZ, MADV_COLLAPSE);
+		kb = file_number("/proc/self/smaps_rollup", "ShmemPmdMapped:");
+		most_pmd_kb = kb > most_pmd_kb ? kb : most_pmd_kb;
+		bad += pattern_errors(p, len, 71);
+		rounds++;
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ctl_write_path(shmem, old_shmem);
+	if (have_scan)
+		ctl_write_path(scan, old_scan);
+	ksft_print_msg("shmem_collapse: %ld rounds, %ld successful MADV_COLLAPSE, up to %ld kB ShmemPmdMapped, %ld bad words\n",
+		       rounds, collapsed, most_pmd_kb, bad);
+	EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status)) {
+		TH_LOG("shmem_collapse: the 4 KiB reader found bad data (status 0x%x)", status);
+	}
+	munmap(p, len);
+	close(fd);
+	scenario_end(_metadata, "shmem_collapse", rounds, bad);
+	if (!most_pmd_kb && _metadata->exit_code == KSFT_PASS)
+		SKIP(return, "shmem_collapse: no collapse happened (ShmemPmdMapped stayed 0, %ld MADV_COLLAPSE succeeded)",
+		     collapsed);
+}
+
 TEST_HARNESS_MAIN
