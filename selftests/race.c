@@ -1213,4 +1213,85 @@ TEST_F_TIMEOUT(race, shmem_collapse, 600)
 		     collapsed);
 }
 
+/* Move len bytes with UFFDIO_MOVE, again after EAGAIN; bytes moved. */
+static long uffd_move_all(int uffd, char *dst, char *src, size_t len, long *again)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		struct uffdio_move mv = {
+			.dst = (unsigned long)dst + done,
+			.src = (unsigned long)src + done,
+			.len = len - done,
+		};
+
+		if (!ioctl(uffd, UFFDIO_MOVE, &mv)) {
+			done += mv.move;
+			continue;
+		}
+		if (errno != EAGAIN || *again >= 1000000)
+			break;
+		/* A table or entry changed under it: move the rest. */
+		done += mv.move > 0 ? mv.move : 0;
+		++*again;
+	}
+	return done;
+}
+
+/*
+ * UFFDIO_MOVE moves pages between two areas under the VMA locks (and, on
+ * 6.12, maps both PTE tables without re-checking the PMD entries): 4 MiB
+ * go back and forth while the storm replaces those tables. A missing fault
+ * (an access to a page that had not arrived) would be served with garbage
+ * and counted.
+ */
+TEST_F_TIMEOUT(race, uffd_move, 600)
+{
+	size_t len = 4 * MIB;
+	char *a = map_anon(2 * len, MADV_NOHUGEPAGE), *b = a + len, *from, *to;
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffd_server u = { .base = a, .seed = ~0ULL };
+	struct uffdio_register reg = {
+		.range = { (unsigned long)a, 2 * len },
+		.mode = UFFDIO_REGISTER_MODE_MISSING,
+	};
+	long rounds = 0, bad = 0, again = 0, moved;
+	pthread_t t;
+
+	ASSERT_NE(MAP_FAILED, a);
+	u.uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (u.uffd < 0)
+		SKIP(return, "uffd_move: userfaultfd: %s", strerror(errno));
+	ASSERT_EQ(0, ioctl(u.uffd, UFFDIO_API, &api));
+	if (!(api.features & UFFD_FEATURE_MOVE))
+		SKIP(return, "uffd_move: UFFD_FEATURE_MOVE is not in the UFFDIO_API features");
+	/* Before registering: these faults are not missing faults. */
+	fill_pattern(a, len, 81);
+	ASSERT_EQ(0, ioctl(u.uffd, UFFDIO_REGISTER, &reg));
+	ASSERT_EQ(0, pthread_create(&t, NULL, uffd_serve, &u));
+	START_CLOCK();
+	while (now_s() < self->deadline) {
+		from = rounds % 2 ? b : a;
+		to = rounds % 2 ? a : b;
+		moved = uffd_move_all(u.uffd, to, from, len, &again);
+		ASSERT_EQ((long)len, moved) {
+			TH_LOG("uffd_move: round %ld moved %ld of %zu bytes: %s", rounds, moved,
+			       len, strerror(errno));
+		}
+		bad += pattern_errors(to, len, 81 + rounds);
+		fill_pattern(to, len, 81 + rounds + 1);
+		rounds++;
+	}
+	u.stop = 1;
+	pthread_join(t, NULL);
+	ksft_print_msg("uffd_move: %ld moves of 4 MiB, %ld retried after EAGAIN, %ld missing faults, %ld bad words\n",
+		       rounds, again, u.served, bad);
+	EXPECT_EQ(0, u.served) {
+		TH_LOG("uffd_move: %ld pages were accessed before they arrived", u.served);
+	}
+	EXPECT_EQ(0, u.errors);
+	close(u.uffd);
+	scenario_end(_metadata, "uffd_move", rounds, bad);
+}
+
 TEST_HARNESS_MAIN
