@@ -14,6 +14,7 @@
 #include <numaif.h>
 #include <poll.h>
 #include <pthread.h>
+#include <setjmp.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/uio.h>
@@ -1292,6 +1293,108 @@ TEST_F_TIMEOUT(race, uffd_move, 600)
 	EXPECT_EQ(0, u.errors);
 	close(u.uffd);
 	scenario_end(_metadata, "uffd_move", rounds, bad);
+}
+
+/* SIGBUS from a poisoned page: where, and back to the sigsetjmp. */
+static sigjmp_buf sigbus_env;
+static void *volatile sigbus_addr;
+static volatile int sigbus_code;
+
+static void on_sigbus(int sig, siginfo_t *si, void *uc)
+{
+	sigbus_addr = si->si_addr;
+	sigbus_code = si->si_code;
+	siglongjmp(sigbus_env, 1);
+}
+
+/*
+ * Read the first word of the page at p, or poison the page first; returns
+ * 1 if that raised SIGBUS for an address in the page (with the error of
+ * MADV_HWPOISON, if any, in *err), 0 if not, -1 for a SIGBUS elsewhere.
+ */
+static int sigbus_at(char *p, int poison, int *err)
+{
+	*err = 0;
+	sigbus_addr = NULL;
+	if (sigsetjmp(sigbus_env, 1)) {
+		if ((char *)sigbus_addr < p || (char *)sigbus_addr >= p + PAGE_SZ)
+			return -1;
+		return 1;
+	}
+	if (poison && madvise(p, PAGE_SZ, MADV_HWPOISON))
+		*err = errno;
+	(void)*(volatile uint64_t *)p;
+	return 0;
+}
+
+#define POISONED 3
+
+/*
+ * Memory failure: anonymous pages poisoned by MADV_HWPOISON while the storm
+ * moves the tables; their entries become hwpoison entries, which must
+ * survive every move: each access to a poisoned page raises SIGBUS, and
+ * the other pages keep their data. Three pages at most: the guest is
+ * discarded, but the memory is lost until then.
+ */
+TEST_F_TIMEOUT(race, hwpoison, 600)
+{
+	struct sigaction sa = { .sa_sigaction = on_sigbus, .sa_flags = SA_SIGINFO };
+	size_t len = 4 * MIB, n = len / PAGE_SZ, i, j;
+	char *p = map_anon(len, MADV_NOHUGEPAGE);
+	long rounds = 0, bad = 0, sigbus = 0, missed = 0, stray = 0;
+	size_t poisoned[POISONED];
+	int npoisoned = 0, err, r;
+	double start;
+
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ(0, sigaction(SIGBUS, &sa, NULL));
+	fill_pattern(p, len, 91);
+	START_CLOCK();
+	start = now_s();
+	while (now_s() < self->deadline) {
+		/* One page at the start, then one a third and two thirds in. */
+		if (npoisoned < POISONED &&
+		    now_s() >= start + npoisoned * race_seconds() / POISONED) {
+			i = (npoisoned * 2 + 1) * n / (2 * POISONED) + rounds % 64;
+			r = sigbus_at(p + i * PAGE_SZ, 1, &err);
+			if (err == EINVAL && !npoisoned) {
+				SKIP(return, "hwpoison: MADV_HWPOISON: EINVAL (no CONFIG_MEMORY_FAILURE)");
+			}
+			ASSERT_EQ(0, err) {
+				TH_LOG("hwpoison: MADV_HWPOISON: %s", strerror(err));
+			}
+			ASSERT_LE(0, r) {
+				TH_LOG("hwpoison: SIGBUS at %p, not in the page poisoned",
+				       sigbus_addr);
+			}
+			poisoned[npoisoned++] = i;
+		}
+		for (i = 0; i < n; i++) {
+			for (j = 0; j < (size_t)npoisoned && poisoned[j] != i; j++)
+				;
+			if (j == (size_t)npoisoned) {
+				bad += pattern_errors(p + i * PAGE_SZ, PAGE_SZ,
+						      91 + i * PAGE_SZ / 8);
+				continue;
+			}
+			r = sigbus_at(p + i * PAGE_SZ, 0, &err);
+			sigbus += r == 1;
+			missed += r == 0;
+			stray += r < 0;
+		}
+		rounds++;
+	}
+	signal(SIGBUS, SIG_DFL);
+	ksft_print_msg("hwpoison: %ld rounds, %d pages poisoned, %ld SIGBUS on them, %ld accesses without, %ld elsewhere; %ld bad words\n",
+		       rounds, npoisoned, sigbus, missed, stray, bad);
+	EXPECT_LT(0, sigbus);
+	EXPECT_EQ(0, missed) {
+		TH_LOG("hwpoison: a poisoned page was readable %ld times", missed);
+	}
+	EXPECT_EQ(0, stray) {
+		TH_LOG("hwpoison: %ld SIGBUS for other pages", stray);
+	}
+	scenario_end(_metadata, "hwpoison", rounds, bad);
 }
 
 TEST_HARNESS_MAIN
