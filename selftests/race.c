@@ -126,6 +126,7 @@ FIXTURE(race) {
 	double deadline;
 	/* What a scenario changed, put back by the teardown if it failed. */
 	long nr_hugepages;		/* the pool's old size, or -1 */
+	unsigned long offline_cpus;	/* CPUs it took offline */
 };
 
 /*
@@ -139,17 +140,20 @@ FIXTURE_SETUP(race)
 	const char *why = storm_unavailable();
 
 	self->nr_hugepages = -1;
+	self->offline_cpus = 0;
 	if (why)
 		SKIP(return, "%s", why);
 	ASSERT_EQ(0, storm_start(getpid(), 600, ""));
 }
 
 static void hugepages_restore(long *nr_hugepages);
+static void cpus_online(unsigned long *offline);
 
 FIXTURE_TEARDOWN(race)
 {
 	storm_stop();
 	hugepages_restore(&self->nr_hugepages);
+	cpus_online(&self->offline_cpus);
 }
 
 struct worker {
@@ -1395,6 +1399,82 @@ TEST_F_TIMEOUT(race, hwpoison, 600)
 		TH_LOG("hwpoison: %ld SIGBUS for other pages", stray);
 	}
 	scenario_end(_metadata, "hwpoison", rounds, bad);
+}
+
+#define CPU_SYSFS "/sys/devices/system/cpu"
+
+/* Put back online the CPUs in *offline, clearing their bits. */
+static void cpus_online(unsigned long *offline)
+{
+	char path[64];
+	int cpu;
+
+	for (cpu = 0; cpu < 64; cpu++) {
+		if (!(*offline & 1UL << cpu))
+			continue;
+		snprintf(path, sizeof(path), CPU_SYSFS "/cpu%d/online", cpu);
+		if (!ctl_write_path(path, "1"))
+			*offline &= ~(1UL << cpu);
+	}
+}
+
+/*
+ * CPU hotplug: CPUs go offline and come back while threads fault and check
+ * memory and the storm flushes every CPU after each batch. Never cpu0. A
+ * node may lose its only CPU: its memory stays, and tables can still be
+ * allocated there (the main guest's node 1, whose only CPU is cpu1).
+ */
+TEST_F_TIMEOUT(race, cpu_hotplug, 600)
+{
+	struct worker w[3];
+	pthread_t t[3];
+	long rounds = 0, offlined = 0, failed = 0, faults = 0, bad = 0;
+	int cpus[64], ncpus = 0, cpu, i;
+	char path[64], state[8];
+
+	for (cpu = 1; cpu < 64; cpu++) {
+		snprintf(path, sizeof(path), CPU_SYSFS "/cpu%d/online", cpu);
+		if (read_file(path, state, sizeof(state)) > 0 && state[0] == '1' &&
+		    !access(path, W_OK))
+			cpus[ncpus++] = cpu;
+	}
+	if (!ncpus)
+		SKIP(return, "cpu_hotplug: no CPU but cpu0 has an online file ("
+		     CPU_SYSFS "/cpuN/online)");
+	START_CLOCK();
+	for (i = 0; i < 3; i++) {
+		w[i] = (struct worker){ self->deadline, 8 * MIB, (uint64_t)(i + 8) << 40 };
+		ASSERT_EQ(0, pthread_create(&t[i], NULL, fault_worker, &w[i]));
+	}
+	while (now_s() < self->deadline) {
+		cpu = cpus[rounds % ncpus];
+		snprintf(path, sizeof(path), CPU_SYSFS "/cpu%d/online", cpu);
+		if (ctl_write_path(path, "0")) {
+			failed++;
+		} else {
+			self->offline_cpus |= 1UL << cpu;
+			offlined++;
+			usleep(50000);
+		}
+		cpus_online(&self->offline_cpus);
+		usleep(50000);
+		rounds++;
+	}
+	for (i = 0; i < 3; i++) {
+		pthread_join(t[i], NULL);
+		faults += w[i].rounds;
+		bad += w[i].bad;
+	}
+	cpus_online(&self->offline_cpus);
+	ksft_print_msg("cpu_hotplug: %ld CPUs taken offline and back (%ld refused) among %d, %ld mappings of 8 MiB filled and checked, %ld bad words\n",
+		       offlined, failed, ncpus, faults, bad);
+	EXPECT_EQ(0, self->offline_cpus) {
+		TH_LOG("cpu_hotplug: CPUs 0x%lx did not come back online", self->offline_cpus);
+	}
+	EXPECT_LT(0, offlined) {
+		TH_LOG("cpu_hotplug: no CPU went offline (%ld refused)", failed);
+	}
+	scenario_end(_metadata, "cpu_hotplug", faults, bad);
 }
 
 TEST_HARNESS_MAIN
