@@ -1477,4 +1477,82 @@ TEST_F_TIMEOUT(race, cpu_hotplug, 600)
 	scenario_end(_metadata, "cpu_hotplug", faults, bad);
 }
 
+#define EXEC_ENV "PTRELOC_RACE_EXEC"
+
+/*
+ * exec_mid_storm's chain of images. This runs before main(), so an image
+ * started for the chain never reaches the harness: with EXEC_ENV set to
+ * "<deadline> <fd>", it fills and checks 4 MiB, reports to fd ('.' or
+ * 'x'), and execs the next image until the deadline (CLOCK_MONOTONIC, which
+ * exec does not reset).
+ */
+__attribute__((constructor)) static void exec_chain(void)
+{
+	const char *env = getenv(EXEC_ENV);
+	size_t len = 4 * MIB;
+	double until;
+	char *p;
+	int fd;
+
+	if (!env)
+		return;
+	if (sscanf(env, "%lf %d", &until, &fd) != 2)
+		_exit(2);
+	p = map_anon(len, MADV_NOHUGEPAGE);
+	if (p == MAP_FAILED)
+		_exit(3);
+	fill_pattern(p, len, getpid());
+	usleep(5000);		/* time for the storm to move the new tables */
+	if (write(fd, pattern_errors(p, len, getpid()) ? "x" : ".", 1) != 1)
+		_exit(4);
+	if (now_s() >= until)
+		_exit(0);
+	execl("/proc/self/exe", "race-exec", (char *)NULL);
+	_exit(5);
+}
+
+/*
+ * exec: two children each exec one image after another, each with 4 MiB
+ * of its own, while the storm relocates them (the storm follows them: exec
+ * keeps the pid and the parent). exec drops the old mm while a request may
+ * hold it; a request on the new one starts fresh.
+ */
+TEST_F_TIMEOUT(race, exec_mid_storm, 600)
+{
+	long images = 0, failed = 0, children_failed = 0;
+	int fds[2], status, i;
+	char env[64], c;
+	pid_t pid[2];
+
+	ASSERT_EQ(0, pipe(fds));
+	START_CLOCK();
+	snprintf(env, sizeof(env), "%f %d", self->deadline, fds[1]);
+	for (i = 0; i < 2; i++) {
+		pid[i] = fork();
+		ASSERT_LE(0, pid[i]);
+		if (!pid[i]) {
+			close(fds[0]);
+			setenv(EXEC_ENV, env, 1);
+			execl("/proc/self/exe", "race-exec", (char *)NULL);
+			_exit(5);
+		}
+	}
+	close(fds[1]);
+	while (read(fds[0], &c, 1) == 1) {
+		images++;
+		failed += c != '.';
+	}
+	close(fds[0]);
+	for (i = 0; i < 2; i++) {
+		ASSERT_EQ(pid[i], waitpid(pid[i], &status, 0));
+		children_failed += !WIFEXITED(status) || WEXITSTATUS(status);
+		if (!WIFEXITED(status) || WEXITSTATUS(status))
+			TH_LOG("exec_mid_storm: child %d ended with status 0x%x", i, status);
+	}
+	ksft_print_msg("exec_mid_storm: %ld images exec'd by 2 children, %ld found bad data\n",
+		       images, failed);
+	EXPECT_EQ(0, children_failed);
+	scenario_end(_metadata, "exec_mid_storm", images, failed);
+}
+
 TEST_HARNESS_MAIN
