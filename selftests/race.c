@@ -2,9 +2,11 @@
 /*
  * The race suite: each scenario runs what the mm does every day (faults,
  * fork, munmap/mremap/mprotect/madvise, THP split and collapse, KSM,
- * migration, reclaim to swap, userfaultfd, pinned pages, exit, writeback)
- * for a bounded time while ptreloc_test.ko's storm relocates the test
- * process's page tables (and its children's) at random. Each checks its
+ * migration, reclaim to swap, userfaultfd, pinned pages, exit, writeback,
+ * hugetlb and its PMD sharing, shmem THP collapse, UFFDIO_MOVE, memory
+ * failure, CPU hotplug, exec) for a bounded time while ptreloc_test.ko's
+ * storm relocates the test process's page tables (and its children's) at
+ * random. Each checks its
  * data, and that the storm really moved tables meanwhile; the guest run
  * fails on any kernel warning.
  *
