@@ -20,10 +20,15 @@
 #define CG2 CGROOT "/ptreloc-test2"
 #define MAP_LEN (64UL << 20)
 #define BIG_LEN (512UL << 20)
+#define SPARSE_LEN (16UL << 30)
 
-/* A child that maps and fills len bytes with tables on node `node`. */
+/*
+ * A child that maps and fills len bytes with tables on node `node`; with a
+ * stride, it writes one word per stride only (many tables, little memory).
+ */
 struct target {
 	int node;
+	size_t stride;
 	size_t len;
 	pid_t pid;
 	int go;		/* write a byte: check the data and exit */
@@ -31,7 +36,37 @@ struct target {
 	char *p;
 };
 
-static int start_target_on(struct target *t, const char *cgroup, size_t len, int node)
+/* The child's words, each written once: all of them, or one per stride. */
+static uint64_t fill_target(struct target *t)
+{
+	uint64_t sum = 0;
+	size_t off;
+
+	if (!t->stride) {
+		fill_pattern(t->p, t->len, 42);
+		return checksum(t->p, t->len);
+	}
+	for (off = 0; off < t->len; off += t->stride) {
+		*(uint64_t *)(t->p + off) = pattern_word(42, off);
+		sum += pattern_word(42, off);
+	}
+	return sum;
+}
+
+static uint64_t target_sum(struct target *t)
+{
+	uint64_t sum = 0;
+	size_t off;
+
+	if (!t->stride)
+		return checksum(t->p, t->len);
+	for (off = 0; off < t->len; off += t->stride)
+		sum += *(uint64_t *)(t->p + off);
+	return sum;
+}
+
+static int start_target_on(struct target *t, const char *cgroup, size_t len, int node,
+			   size_t stride)
 {
 	int to_child[2], to_parent[2];
 	pid_t parent;
@@ -40,8 +75,10 @@ static int start_target_on(struct target *t, const char *cgroup, size_t len, int
 	if (pipe(to_child) || pipe(to_parent))
 		return -1;
 	t->node = node;
+	t->stride = stride;
 	t->len = len;
-	t->p = mmap_aligned(len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	t->p = mmap_aligned(len, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (t->p == MAP_FAILED)
 		return -1;
 	parent = getpid();
@@ -58,11 +95,10 @@ static int start_target_on(struct target *t, const char *cgroup, size_t len, int
 			_exit(2);
 		madvise(t->p, len, MADV_NOHUGEPAGE);
 		bind_to_node(t->node);
-		fill_pattern(t->p, len, 42);
-		sum = checksum(t->p, len);
+		sum = fill_target(t);
 		if (write(to_parent[1], "r", 1) != 1 || read(to_child[0], &c, 1) != 1)
 			_exit(3);
-		_exit(checksum(t->p, len) == sum ? 0 : 1);
+		_exit(target_sum(t) == sum ? 0 : 1);
 	}
 	close(to_child[0]);
 	close(to_parent[1]);
@@ -75,7 +111,7 @@ static int start_target_on(struct target *t, const char *cgroup, size_t len, int
 
 static int start_target(struct target *t, const char *cgroup, size_t len)
 {
-	return start_target_on(t, cgroup, len, 0);
+	return start_target_on(t, cgroup, len, 0, 0);
 }
 
 /* Let the target check its data; returns its exit status. */
@@ -205,8 +241,14 @@ TEST_F_TIMEOUT(memcg, evacuation_passes_a_process_at_its_limit, 600)
 
 	ASSERT_EQ(0, node_blocks(1, &b));
 	ASSERT_LT(0, read_file(PTRELOC_DEBUGFS "/batch", old_batch, sizeof(old_batch)));
-	ASSERT_EQ(0, start_target_on(&limited, CG "/cgroup.procs", BIG_LEN, 1));
-	ASSERT_EQ(0, start_target_on(&unlimited, NULL, MAP_LEN, 1));
+	/*
+	 * 8192 PTE tables, one word each: old tables are uncharged as the new
+	 * ones are charged, so every pass moves another memcg stock's worth
+	 * (64 pages per CPU, and the 16 pages of room); three passes must not
+	 * be able to move them all.
+	 */
+	ASSERT_EQ(0, start_target_on(&limited, CG "/cgroup.procs", SPARSE_LEN, 1, PMD_SZ));
+	ASSERT_EQ(0, start_target_on(&unlimited, NULL, MAP_LEN, 1, 0));
 	ASSERT_EQ(0, ctl_write("batch", "4096"));
 	ASSERT_EQ(0, limit_to_current_plus(CG, 16));
 	snprintf(req, sizeof(req), "pfn_start=0x%lx pfn_end=0x%lx node=0", b.first * b.pages,
