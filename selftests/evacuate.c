@@ -197,8 +197,7 @@ FIXTURE_TEARDOWN(evacuate)
 static int evacuate_request(const char *req, char *text, size_t size, bool in_pid_ns)
 {
 	pid_t writer = 0;
-	int fd, ret, status;
-	ssize_t n;
+	int ret, status;
 
 	if (in_pid_ns) {
 		writer = fork();
@@ -223,18 +222,7 @@ static int evacuate_request(const char *req, char *text, size_t size, bool in_pi
 		if (getpid() != 1 || getppid() != 0)
 			_exit(EEXIST);
 	}
-	fd = open(PTRELOC_DEBUGFS "/evacuate", O_RDWR);
-	if (fd < 0) {
-		ret = -errno;
-	} else {
-		ret = ctl_write_fd(fd, req);
-		n = ret ? 0 : pread(fd, text + 1, size - 2, 0);
-		if (n < 0)
-			ret = -errno;
-		text[0] = '\n';
-		text[n > 0 ? n + 1 : 1] = '\0';
-		close(fd);
-	}
+	ret = evacuate_outcome(req, text, size);
 	if (in_pid_ns)
 		_exit(-ret);
 	return ret;

@@ -71,6 +71,42 @@ long outcome_field(const char *text, const char *key)
 	return p ? strtol(p + strlen(pat), NULL, 0) : -1;
 }
 
+/*
+ * Reads fd's text from offset 0 into text (size bytes) after a newline, so
+ * that outcome_field() finds its first line too. Returns the bytes read or
+ * -errno; text is a string either way.
+ */
+ssize_t read_fields(int fd, char *text, size_t size)
+{
+	ssize_t n = pread(fd, text + 1, size - 2, 0);
+	int err = errno;
+
+	text[0] = '\n';
+	text[n > 0 ? n + 1 : 1] = '\0';
+	return n < 0 ? -err : n;
+}
+
+/*
+ * Writes req to evacuate and reads its outcome into text (size bytes, see
+ * read_fields). 0, or -errno of the write, else of the read (-ENODATA if
+ * a request that succeeded has no outcome).
+ */
+int evacuate_outcome(const char *req, char *text, size_t size)
+{
+	int fd = open(PTRELOC_DEBUGFS "/evacuate", O_RDWR);
+	ssize_t n;
+	int ret;
+
+	if (fd < 0)
+		return -errno;
+	ret = ctl_write_fd(fd, req);
+	n = read_fields(fd, text, size);
+	close(fd);
+	if (ret)
+		return ret;
+	return n < 0 ? n : n ? 0 : -ENODATA;
+}
+
 /* Read the n fields of text into the longs of dst they name (-1: absent). */
 void parse_fields(const char *text, const struct text_field *fields, size_t n, void *dst)
 {
@@ -132,7 +168,6 @@ int relocate_levels_zone(pid_t pid, int node, unsigned long start, unsigned long
 {
 	char req[192], text[2048];
 	int fd, ret, len;
-	ssize_t n;
 
 	len = snprintf(req, sizeof(req), "pid=%d node=%d", pid, node);
 	if (end)
@@ -148,9 +183,7 @@ int relocate_levels_zone(pid_t pid, int node, unsigned long start, unsigned long
 		return -errno;
 	ret = ctl_write_fd(fd, req);
 	if (o) {
-		n = pread(fd, text + 1, sizeof(text) - 2, 0);
-		text[0] = '\n';
-		text[n > 0 ? n + 1 : 1] = '\0';
+		read_fields(fd, text, sizeof(text));
 		parse_outcome(text, o);
 	}
 	close(fd);

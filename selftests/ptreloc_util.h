@@ -65,6 +65,7 @@ struct text_field {
 	size_t offset;
 };
 
+ssize_t read_fields(int fd, char *text, size_t size);
 long outcome_field(const char *text, const char *key);
 void parse_fields(const char *text, const struct text_field *fields, size_t n, void *dst);
 void parse_outcome(const char *text, struct outcome *o);
@@ -79,6 +80,7 @@ int relocate(pid_t pid, int node, unsigned long start, unsigned long end, struct
 
 enum level { PGD, P4D, PUD, PMD, PTE, LEVELS };
 
+int evacuate_outcome(const char *req, char *text, size_t size);
 int census(pid_t pid, long counts[LEVELS][MAX_NODES]);
 int settle_freed_tables(void);
 int module_listed(const char *name);

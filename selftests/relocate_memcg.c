@@ -236,8 +236,7 @@ TEST_F_TIMEOUT(memcg, evacuation_passes_a_process_at_its_limit, 600)
 	char req[128], text[4096], old_batch[32];
 	struct target limited, unlimited;
 	struct blocks b;
-	int fd, ret;
-	ssize_t n;
+	int ret;
 
 	ASSERT_EQ(0, node_blocks(1, &b));
 	ASSERT_LT(0, read_file(PTRELOC_DEBUGFS "/batch", old_batch, sizeof(old_batch)));
@@ -253,16 +252,9 @@ TEST_F_TIMEOUT(memcg, evacuation_passes_a_process_at_its_limit, 600)
 	ASSERT_EQ(0, limit_to_current_plus(CG, 16));
 	snprintf(req, sizeof(req), "pfn_start=0x%lx pfn_end=0x%lx node=0", b.first * b.pages,
 		 (b.last + 1) * b.pages);
-	fd = open(PTRELOC_DEBUGFS "/evacuate", O_RDWR);
-	ASSERT_LE(0, fd);
-	ret = ctl_write_fd(fd, req);
-	n = pread(fd, text + 1, sizeof(text) - 2, 0);
-	close(fd);
+	ret = evacuate_outcome(req, text, sizeof(text));
 	ASSERT_EQ(0, ctl_write_path(CG "/memory.max", "max"));
 	ASSERT_EQ(0, ctl_write("batch", old_batch));
-	ASSERT_LT(0, n);
-	text[0] = '\n';
-	text[n + 1] = '\0';
 	TH_LOG("evacuate: %d; moved %ld tables of %ld processes, %ld short of memory",
 	       ret, outcome_field(text, "tables_moved"), outcome_field(text, "processes"),
 	       outcome_field(text, "enomem_processes"));

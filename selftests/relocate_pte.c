@@ -739,12 +739,9 @@ static int pin_self(int cpu)
 static int probe_read(int fd, long *moved, long *aged, long *accessed)
 {
 	char text[256];
-	ssize_t n = pread(fd, text + 1, sizeof(text) - 2, 0);
 
-	if (n <= 0)
+	if (read_fields(fd, text, sizeof(text)) <= 0)
 		return -1;
-	text[0] = '\n';
-	text[n + 1] = '\0';
 	*moved = outcome_field(text, "moved");
 	*aged = outcome_field(text, "aged");
 	*accessed = outcome_field(text, "accessed");
