@@ -94,6 +94,10 @@ lint: kernel-ready
 	rustfmt --check --edition 2021 --config-path $(KSRC)/.rustfmt.toml \
 		rust/ptreloc/relocator.rs rust/ptreloc_test/ptreloc_test.rs \
 		rust/request-tests/src/lib.rs
+	# Kernel-version tests live in the version layer only (Documentation/design.rst).
+	@! grep -rnE 'kernel_7|PTRELOC_KERNEL_7|LINUX_VERSION_CODE|KERNEL_VERSION\(' \
+		rust selftests tools --exclude-dir=target --exclude=compat.rs --exclude=compat.h || \
+		{ echo "lint: a kernel-version test outside rust/common/compat.rs and rust/ptreloc/compat.h"; exit 1; }
 	@rm -rf $(BUILD)-clippy
 	@$(call copy-module-srcs,$(BUILD)-clippy)
 	+$(KMAKE) M=$(BUILD)-clippy CLIPPY=1 modules
