@@ -41,6 +41,15 @@ TEST(version_is_read_only)
 	close(fd);
 }
 
+/* The batch size documented as the default, before any test changes it. */
+TEST(default_batch_is_64)
+{
+	char buf[64];
+
+	ASSERT_LT(0, read_file(PTRELOC_DEBUGFS "/batch", buf, sizeof(buf)));
+	ASSERT_STREQ("64\n", buf);
+}
+
 TEST(two_online_nodes_with_memory)
 {
 	char buf[64];

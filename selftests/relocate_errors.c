@@ -51,6 +51,7 @@ TEST(malformed_relocate_requests)
 		"pid=%d node=0 levels=pte,pte",		/* level twice */
 		"pid=%d node=0 levels=pte,",		/* empty element */
 		"pid=%d node=0 levels=PMD",		/* case matters */
+		"pid=%d node=0 inject=ad",		/* the API's test hook only */
 	};
 	size_t i;
 
