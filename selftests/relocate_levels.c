@@ -234,6 +234,112 @@ TEST_F_TIMEOUT(levels, sparse_mapping, 300)
 	}
 }
 
+/*
+ * Maps n one-page files at base, base + step, ...: each its own memfd, so
+ * each VMA brings its own rmap lock (i_mmap_rwsem). Their tables are made
+ * on node 0, and each page holds its index plus one.
+ */
+static int map_files(unsigned long base, int n, unsigned long step)
+{
+	int i, fd, ret = 0;
+
+	bind_to_node(0);
+	for (i = 0; i < n && !ret; i++) {
+		char *want = (char *)(base + i * step), *p;
+
+		fd = memfd_create("ptreloc-span", 0);
+		if (fd < 0 || ftruncate(fd, PAGE_SZ)) {
+			ret = -1;
+			break;
+		}
+		p = mmap(want, PAGE_SZ, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED_NOREPLACE,
+			 fd, 0);
+		close(fd);
+		if (p != want)
+			ret = -1;
+		else
+			*p = (char)(i + 1);
+	}
+	bind_to_node(-1);
+	return ret;
+}
+
+/* The files map_files() mapped from index `from` hold what it wrote. */
+static int files_intact(unsigned long base, int from, int n, unsigned long step)
+{
+	int i;
+
+	for (i = from; i < n; i++)
+		if (*(char *)(base + i * step) != (char)(i + 1))
+			return 0;
+	return 1;
+}
+
+static void unmap_files(unsigned long base, int from, int n, unsigned long step)
+{
+	int i;
+
+	for (i = from; i < n; i++)
+		munmap((char *)(base + i * step), PAGE_SZ);
+}
+
+/*
+ * A PMD table maps 1 GiB, and moving it takes the rmap locks of every VMA
+ * in that span, not only of those in the requested range (which would let
+ * an rmap walker of a VMA outside the range use the old table meanwhile).
+ * Forty files in 2 MiB steps of one span are more locks than a batch may
+ * hold (32): a request for the first 2 MiB alone skips the table as
+ * crowded. With twenty-four of the files gone, the same request moves it.
+ */
+TEST_F_TIMEOUT(levels, pmd_move_locks_its_whole_span, 300)
+{
+	unsigned long base = 4UL << 40;
+	struct outcome o;
+
+	ASSERT_EQ(0, map_files(base, 40, PMD_SZ));
+	ASSERT_EQ(0, relocate_levels(getpid(), 1, base, base + PMD_SZ, "pmd", &o));
+	TH_LOG("40 files: moved %ld, already %ld, crowded %ld", o.moved_pmd, o.already,
+	       o.skipped_crowded);
+	ASSERT_STREQ("ok", o.status);
+	ASSERT_EQ(0, o.already);
+	ASSERT_EQ(0, o.moved_pmd);
+	ASSERT_EQ(1, o.skipped_crowded);
+	unmap_files(base, 16, 40, PMD_SZ);
+	ASSERT_EQ(0, relocate_levels(getpid(), 1, base, base + PMD_SZ, "pmd", &o));
+	TH_LOG("16 files: moved %ld, crowded %ld", o.moved_pmd, o.skipped_crowded);
+	ASSERT_EQ(1, o.moved_pmd);
+	ASSERT_EQ(0, o.skipped_crowded);
+	ASSERT_EQ(0, o.anomalies);
+	ASSERT_TRUE(files_intact(base, 0, 16, PMD_SZ));
+	unmap_files(base, 0, 16, PMD_SZ);
+}
+
+/*
+ * Two PTE tables whose spans hold twenty files each: together more rmap
+ * locks than a batch may hold, each alone fewer. The second table starts a
+ * new batch instead of being skipped: both move, in two batches.
+ */
+TEST_F_TIMEOUT(levels, batch_ends_at_the_rmap_lock_limit, 300)
+{
+	unsigned long base = 5UL << 40;
+	struct outcome o;
+
+	ASSERT_EQ(0, map_files(base, 20, PAGE_SZ));
+	ASSERT_EQ(0, map_files(base + PMD_SZ, 20, PAGE_SZ));
+	ASSERT_EQ(0, relocate_levels(getpid(), 1, base, base + 2 * PMD_SZ, "pte", &o));
+	TH_LOG("moved %ld in %ld batches, crowded %ld, contended %ld", o.moved_pte, o.batches,
+	       o.skipped_crowded, o.skipped_contended);
+	ASSERT_STREQ("ok", o.status);
+	ASSERT_EQ(2, o.moved_pte);
+	ASSERT_EQ(2, o.batches);
+	ASSERT_EQ(0, o.skipped_crowded);
+	ASSERT_EQ(0, o.anomalies);
+	ASSERT_TRUE(files_intact(base, 0, 20, PAGE_SZ));
+	ASSERT_TRUE(files_intact(base + PMD_SZ, 0, 20, PAGE_SZ));
+	unmap_files(base, 0, 20, PAGE_SZ);
+	unmap_files(base + PMD_SZ, 0, 20, PAGE_SZ);
+}
+
 /* A relocated range moved elsewhere by mremap keeps its data. */
 TEST_F_TIMEOUT(levels, mremap_of_relocated_range, 300)
 {
