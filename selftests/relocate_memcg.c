@@ -289,6 +289,57 @@ TEST_F_TIMEOUT(memcg, charge_follows_the_process, 300)
 	ASSERT_EQ(0, finish_target(&t));
 }
 
+/* The cgroup.procs file of the cgroup of process `pid` ("self" if 0). */
+static int cgroup_procs_of(pid_t pid, char *path, size_t size)
+{
+	char file[64], line[192];
+
+	if (pid)
+		snprintf(file, sizeof(file), "/proc/%d/cgroup", pid);
+	else
+		snprintf(file, sizeof(file), "/proc/self/cgroup");
+	if (read_file(file, line, sizeof(line)) < 0 || strncmp(line, "0::/", 4))
+		return -1;
+	line[strcspn(line, "\n")] = '\0';
+	snprintf(path, size, CGROOT "%s%scgroup.procs", line + 3, line[4] ? "/" : "");
+	return 0;
+}
+
+/*
+ * Tables of a process in the root cgroup are charged to no one, and so are
+ * their replacements, whoever asks: here a writer in a cgroup of its own,
+ * whose page-table count would grow if the new tables were charged to the
+ * task that allocates them.
+ */
+TEST_F_TIMEOUT(memcg, uncharged_tables_stay_uncharged, 300)
+{
+	char own[256], target[256], pid[16];
+	long before, after;
+	struct outcome o;
+	struct target t;
+	int ret;
+
+	ASSERT_EQ(0, cgroup_procs_of(0, own, sizeof(own)));
+	ASSERT_EQ(0, start_target(&t, NULL, MAP_LEN));
+	ASSERT_EQ(0, cgroup_procs_of(t.pid, target, sizeof(target)));
+	if (strcmp(target, CGROOT "/cgroup.procs")) {
+		finish_target(&t);
+		SKIP(return, "the test runs outside the root cgroup (%.200s)", target);
+	}
+	snprintf(pid, sizeof(pid), "%d", getpid());
+	ASSERT_EQ(0, ctl_write_path(CG "/cgroup.procs", pid));
+	before = file_number(CG "/memory.stat", "\npagetables ");
+	ret = relocate(t.pid, 1, (unsigned long)t.p, (unsigned long)t.p + MAP_LEN, &o);
+	after = file_number(CG "/memory.stat", "\npagetables ");
+	ASSERT_EQ(0, ctl_write_path(own, pid));
+	TH_LOG("pagetables of the writer's cgroup: %ld -> %ld (relocate: %d, %ld moved)",
+	       before, after, ret, o.moved);
+	ASSERT_EQ(0, ret);
+	ASSERT_EQ((long)(MAP_LEN / PMD_SZ), o.moved);
+	ASSERT_EQ(before, after);
+	ASSERT_EQ(0, finish_target(&t));
+}
+
 TEST_F_TIMEOUT(memcg, limit_reached_is_enomem_and_consistent, 300)
 {
 	long before[LEVELS][MAX_NODES], after[LEVELS][MAX_NODES], current;
