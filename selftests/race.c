@@ -802,11 +802,13 @@ static long referenced_kb(pid_t pid)
 /*
  * inject=ad: between copy and flush, ptreloc sets Accessed/Dirty in a
  * sample of old entries of a quiet child, as a CPU with a stale TLB entry
- * would, and the test module checks each bit in the live tables. The
+ * would, and the test module checks each bit in the live tables. Some of
+ * the child's memory is in transparent huge pages, so that PMD tables hold
+ * leaf entries too (entries pointing to tables always have Accessed). The
  * child's Accessed bits were cleared first (clear_refs), so smaps'
- * Referenced, an independent reading, must grow: by 4 kB per PTE given
- * Accessed, less those of pages smaps does not count (the zero page, the
- * vDSO's special mappings).
+ * Referenced, an independent reading, must grow: by 4 kB per PTE and 2 MiB
+ * per huge-page PMD entry given Accessed, less those of pages smaps does
+ * not count (the zero page, the vDSO's special mappings).
  */
 TEST_F_TIMEOUT(race, inject_ad, 600)
 {
@@ -814,7 +816,7 @@ TEST_F_TIMEOUT(race, inject_ad, 600)
 	int to_child[2], to_parent[2], status, fd;
 	long before, after;
 	struct storm_counts c;
-	char *anon, *shm, ch;
+	char *anon, *shm, *huge, ch;
 	pid_t parent = getpid(), pid;
 
 	ASSERT_EQ(0, storm_stop());
@@ -833,10 +835,15 @@ TEST_F_TIMEOUT(race, inject_ad, 600)
 		if (shm == MAP_FAILED)
 			_exit(2);
 		fill_pattern(anon, len, 33);
+		huge = map_anon(len, MADV_HUGEPAGE);
+		if (huge == MAP_FAILED)
+			_exit(2);
+		fill_pattern(huge, len, 34);
 		if (ctl_write_path("/proc/self/clear_refs", "1") ||
 		    write(to_parent[1], "r", 1) != 1 || read(to_child[0], &ch, 1) != 1)
 			_exit(3);
-		_exit(pattern_errors(anon, len, 33) || pattern_or_zero_errors(shm, len, ~0ULL));
+		_exit(pattern_errors(anon, len, 33) || pattern_errors(huge, len, 34) ||
+		      pattern_or_zero_errors(shm, len, ~0ULL));
 	}
 	ASSERT_EQ(1, read(to_parent[0], &ch, 1));
 	usleep(100000);		/* the child is asleep in read() */
@@ -848,17 +855,19 @@ TEST_F_TIMEOUT(race, inject_ad, 600)
 	ASSERT_EQ(0, storm_read(&c));
 	ASSERT_EQ(1, write(to_child[1], "g", 1));
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	ksft_print_msg("inject_ad: %ld relocations, %ld entries given A/D: %ld found in the live tables, %ld changed meanwhile, %ld lost; Referenced %ld -> %ld kB for %ld PTEs given Accessed\n",
+	ksft_print_msg("inject_ad: %ld relocations, %ld entries given A/D: %ld found in the live tables, %ld changed meanwhile, %ld lost; Referenced %ld -> %ld kB for %ld PTEs and %ld huge-page PMD entries given Accessed\n",
 		       c.relocations, c.ad_injected, c.ad_verified, c.ad_changed, c.ad_lost,
-		       before, after, c.ad_injected_pte_accessed);
+		       before, after, c.ad_injected_pte_accessed, c.ad_injected_huge_accessed);
 	EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status));
 	EXPECT_GT(c.relocations, 0);
 	EXPECT_GT(c.ad_injected, 0);
+	EXPECT_GT(c.ad_injected_huge_accessed, 0);
 	EXPECT_EQ(0, c.ad_lost);
 	EXPECT_EQ(0, c.ad_changed);
 	EXPECT_EQ(c.ad_injected, c.ad_verified);
 	EXPECT_GT(after - before, 0);
-	EXPECT_LE(after - before, 4 * c.ad_injected_pte_accessed);
+	EXPECT_LE(after - before,
+		  4 * c.ad_injected_pte_accessed + 2048 * c.ad_injected_huge_accessed);
 	EXPECT_EQ(0, c.anomalies);
 	EXPECT_EQ(0, c.errors_other);
 }

@@ -22,6 +22,7 @@ static const struct text_field storm_fields[] = {
 	STORM("anomalies", anomalies),
 	STORM("ad_injected", ad_injected),
 	STORM("ad_injected_pte_accessed", ad_injected_pte_accessed),
+	STORM("ad_injected_huge_accessed", ad_injected_huge_accessed),
 	STORM("ad_verified", ad_verified),
 	STORM("ad_changed", ad_changed),
 	STORM("ad_lost", ad_lost),

@@ -15,7 +15,8 @@
 struct storm_counts {
 	long iterations, relocations, moved[LEVELS], deposits;
 	long esrch, enomem, errors_other, anomalies;
-	long ad_injected, ad_injected_pte_accessed, ad_verified, ad_changed, ad_lost;
+	long ad_injected, ad_injected_pte_accessed, ad_injected_huge_accessed;
+	long ad_verified, ad_changed, ad_lost;
 	long elapsed_ms;
 };
 

@@ -18,7 +18,9 @@ use kernel::ffi::{c_int, c_ulong, c_void};
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
-use crate::abi::{PtrelocAdLog, PtrelocAdRecord, PtrelocOutcome, PtrelocRequest, LEVEL_PTE};
+use crate::abi::{
+    PtrelocAdLog, PtrelocAdRecord, PtrelocOutcome, PtrelocRequest, LEVEL_PMD, LEVEL_PTE,
+};
 use crate::compat;
 use crate::errno;
 use crate::ksys;
@@ -26,7 +28,7 @@ use crate::level::{Level, Levels};
 use crate::sys;
 use crate::text::TextBuf;
 use crate::words::{parse_pid, parse_u64, ParseError, Words};
-use crate::x86::{PAGE_SIZE, PTE_ACCESSED, PTE_PRESENT, USER_END_L4};
+use crate::x86::{PAGE_SIZE, PTE_ACCESSED, PTE_PRESENT, PTE_PSE, USER_END_L4};
 
 /// At most this many processes per storm (their descendants come free).
 const MAX_PIDS: usize = 16;
@@ -148,12 +150,14 @@ struct Counters {
     anomalies: AtomicU64,
     /// Failed requests by errno.
     errors: errno::Counts,
-    /// `inject=ad`: entries whose bits ptreloc set; of those, PTEs given
-    /// Accessed (visible as `Referenced` in smaps); then what the check
-    /// found: the bits in place, the entry gone or remapped meanwhile, or
-    /// the bits missing from the same mapping (lost).
+    /// `inject=ad`: entries whose bits ptreloc set; of those, PTEs and
+    /// huge-page PMD entries given Accessed (visible as `Referenced` in
+    /// smaps); then what the check found: the bits in place, the entry gone
+    /// or remapped meanwhile, or the bits missing from the same mapping
+    /// (lost).
     ad_injected: AtomicU64,
     ad_injected_pte_accessed: AtomicU64,
+    ad_injected_huge_accessed: AtomicU64,
     ad_verified: AtomicU64,
     ad_changed: AtomicU64,
     ad_lost: AtomicU64,
@@ -307,6 +311,7 @@ impl StormHandle {
                 ("anomalies", &c.anomalies),
                 ("ad_injected", &c.ad_injected),
                 ("ad_injected_pte_accessed", &c.ad_injected_pte_accessed),
+                ("ad_injected_huge_accessed", &c.ad_injected_huge_accessed),
                 ("ad_verified", &c.ad_verified),
                 ("ad_changed", &c.ad_changed),
                 ("ad_lost", &c.ad_lost),
@@ -534,8 +539,12 @@ impl Storm {
     fn check_injected(&self, pid: i32, rec: &PtrelocAdRecord) {
         let c = &self.counters;
         c.ad_injected.fetch_add(1, Relaxed);
-        if rec.level == LEVEL_PTE && rec.bits & PTE_ACCESSED != 0 {
-            c.ad_injected_pte_accessed.fetch_add(1, Relaxed);
+        if rec.bits & PTE_ACCESSED != 0 {
+            if rec.level == LEVEL_PTE {
+                c.ad_injected_pte_accessed.fetch_add(1, Relaxed);
+            } else if rec.level == LEVEL_PMD && rec.was & PTE_PSE != 0 {
+                c.ad_injected_huge_accessed.fetch_add(1, Relaxed);
+            }
         }
         let mut now = 0u64;
         // SAFETY: `now` is a valid u64 to write.
