@@ -762,7 +762,7 @@ static int probe_read(int fd, long *moved, long *aged, long *accessed)
  */
 TEST(flush_reaches_a_cpu_spinning_on_the_mapping)
 {
-	long moved, aged, accessed, loads;
+	long moved, aged, accessed, loads, requests, moved_total;
 	struct spinner s = { .cpu = 1 };
 	uint64_t sum;
 	pthread_t thread;
@@ -783,6 +783,10 @@ TEST(flush_reaches_a_cpu_spinning_on_the_mapping)
 	ASSERT_EQ(0, pthread_create(&thread, NULL, spin, &s));
 	while (atomic_load(&s.loads) < 100000)
 		usleep(1000);
+	/* Requests through the in-kernel API are accounted like debugfs ones. */
+	requests = file_number(PTRELOC_DEBUGFS "/stats", "requests ");
+	moved_total = file_number(PTRELOC_DEBUGFS "/stats", "\ntables_moved ");
+	ASSERT_LE(0, requests);
 	fd = open(FLUSH_PROBE, O_RDWR);
 	ASSERT_LE(0, fd);
 	for (round = 0; round < 4; round++) {
@@ -807,12 +811,110 @@ TEST(flush_reaches_a_cpu_spinning_on_the_mapping)
 		       s.cpu, atomic_load(&s.loads) - loads);
 		EXPECT_EQ(1, accessed);
 	}
+	EXPECT_EQ(requests + 4, file_number(PTRELOC_DEBUGFS "/stats", "requests "));
+	EXPECT_EQ(moved_total + 4, file_number(PTRELOC_DEBUGFS "/stats", "\ntables_moved "));
 	atomic_store(&s.stop, 1);
 	pthread_join(thread, NULL);
 	close(fd);
 	EXPECT_EQ(0, atomic_load(&s.strayed));
 	EXPECT_EQ(sum, checksum(p, PMD_SZ));
 	munmap(p, PMD_SZ);
+}
+
+#define PAUSE "/sys/kernel/debug/ptreloc_test/pause"
+
+struct paused_move {
+	int fd;
+	char req[128];
+	int ret;
+};
+
+static void *paused_move(void *arg)
+{
+	struct paused_move *m = arg;
+
+	m->ret = ctl_write_fd(m->fd, m->req);
+	return NULL;
+}
+
+/*
+ * File THP collapse frees the PTE tables of other processes' mappings
+ * (retract_page_tables) under the file's rmap lock and the PMD lock, not
+ * their mmap lock: it may free a table that ptreloc collected and has not
+ * yet installed a copy of. ptreloc re-checks the PMD entry under the PMD
+ * lock, the rmap locks held, and leaves such a table alone. Here a child
+ * maps a memfd with 4 KiB pages; its table's relocation stops after
+ * collecting it (ptreloc_test's pause); this process's MADV_COLLAPSE on the
+ * same file then retracts the child's table; the relocation goes on.
+ */
+TEST(table_retracted_after_collection_is_left_alone)
+{
+	struct paused_move m = { .ret = -1 };
+	int to_child[2], to_parent[2], status, fd, waited;
+	char text[256], ch, *p, *child_p;
+	pthread_t thread;
+	uint64_t sum;
+	pid_t pid;
+
+	SKIP_UNLESS_AVAILABLE();
+	if (access(PAUSE, W_OK))
+		SKIP(return, "ptreloc_test.ko is not loaded");
+	fd = memfd_create("ptreloc-retract", 0);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ftruncate(fd, PMD_SZ));
+	p = mmap_aligned(PMD_SZ, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	fill_pattern(p, PMD_SZ, 61);
+	sum = checksum(p, PMD_SZ);
+	ASSERT_EQ(0, pipe(to_child));
+	ASSERT_EQ(0, pipe(to_parent));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		/* Its own table for the file, on node 0, every entry present. */
+		die_with_parent(getppid());
+		munmap(p, PMD_SZ);
+		bind_to_node(0);
+		p = mmap_aligned(PMD_SZ, PROT_READ, MAP_SHARED, fd, 0);
+		if (p == MAP_FAILED || checksum(p, PMD_SZ) != sum)
+			_exit(2);
+		if (write(to_parent[1], &p, sizeof(p)) != sizeof(p) || read(to_child[0], &ch, 1) != 1)
+			_exit(3);
+		_exit(checksum(p, PMD_SZ) != sum);
+	}
+	ASSERT_EQ(sizeof(child_p), read(to_parent[0], &child_p, sizeof(child_p)));
+	m.fd = open(PAUSE, O_RDWR);
+	ASSERT_LE(0, m.fd);
+	snprintf(m.req, sizeof(m.req), "pid=%d addr=0x%lx node=1", pid, (unsigned long)child_p);
+	ASSERT_EQ(0, pthread_create(&thread, NULL, paused_move, &m));
+	for (waited = 0; waited < 5000; waited += 10) {
+		if (read_file(PAUSE, text, sizeof(text)) > 0 && outcome_field(text, "paused") == 1)
+			break;
+		usleep(10000);
+	}
+	ASSERT_EQ(1, outcome_field(text, "paused"));
+	ASSERT_EQ(0, madvise(p, PMD_SZ, MADV_COLLAPSE)) {
+		TH_LOG("MADV_COLLAPSE: %s", strerror(errno));
+		ctl_write_path(PAUSE, "resume");
+	}
+	EXPECT_EQ(0, ctl_write_path(PAUSE, "resume"));
+	pthread_join(thread, NULL);
+	ASSERT_EQ(0, m.ret);
+	ASSERT_LT(0, read_fields(m.fd, text, sizeof(text)));
+	close(m.fd);
+	TH_LOG("paused relocation: %s", text);
+	EXPECT_EQ(1, outcome_field(text, "resumed"));
+	EXPECT_EQ(0, outcome_field(text, "moved"));
+	EXPECT_EQ(1, outcome_field(text, "skipped"));
+	ASSERT_LT(0, read_file(PTRELOC_DEBUGFS "/result", text, sizeof(text)));
+	EXPECT_EQ(1, outcome_field(text, "skipped_changed"));
+	EXPECT_LT(0, file_number("/proc/self/smaps_rollup", "ShmemPmdMapped:"));
+	ASSERT_EQ(1, write(to_child[1], "g", 1));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status));
+	EXPECT_EQ(sum, checksum(p, PMD_SZ));
+	munmap(p, PMD_SZ);
+	close(fd);
 }
 
 TEST_HARNESS_MAIN

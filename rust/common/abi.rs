@@ -20,6 +20,8 @@
 //!
 //! This file is compiled into both modules; its layout is the contract.
 
+use kernel::ffi::c_void;
+
 /// [`PtrelocRequest::levels`] bits, and [`ptreloc_read_entry`] levels: a
 /// table level is named by the entries it holds. ptreloc itself makes them
 /// with `Level::mask()`.
@@ -59,9 +61,9 @@ pub(crate) struct PtrelocRequest {
     pub(crate) inject: *mut PtrelocAdLog,
 }
 
-/// Test hook: ptreloc sets Accessed/Dirty bits in entries of the *old*
-/// tables between the copy and the TLB flush, as a CPU still holding a
-/// cached translation would, and records each entry here. The caller then
+/// Test hooks. Chiefly: ptreloc sets Accessed/Dirty bits in entries of the
+/// *old* tables between the copy and the TLB flush, as a CPU still holding
+/// a cached translation would, and records each entry here. The caller then
 /// checks that every recorded bit reached the live tables.
 ///
 /// ptreloc picks up to `per_table` entries of each table it moves (present
@@ -87,6 +89,14 @@ pub(crate) struct PtrelocAdLog {
     /// Set by ptreloc: the probe's entry was found and its bit cleared.
     pub(crate) aged: u32,
     pub(crate) _pad: u32,
+    /// The pause: called with `pause_ctx` once per request (ptreloc then
+    /// clears it), the first time a batch has collected tables, before it
+    /// takes any rmap or page-table lock to install them. It runs with the
+    /// mmap lock and the VMA locks of the collected tables' spans held for
+    /// writing, and may sleep: a test changes the tables in that window, as
+    /// file THP collapse (`retract_page_tables`) or a PT_RECLAIM zap may.
+    pub(crate) pause: Option<unsafe extern "C" fn(ctx: *mut c_void)>,
+    pub(crate) pause_ctx: *mut c_void,
 }
 
 impl Default for PtrelocAdLog {
@@ -100,6 +110,8 @@ impl Default for PtrelocAdLog {
             age: 0,
             aged: 0,
             _pad: 0,
+            pause: None,
+            pause_ctx: core::ptr::null_mut(),
         }
     }
 }

@@ -183,7 +183,11 @@ impl<'g> Batch<'g> {
         retired: &mut Retired,
         out: &mut Outcome,
     ) -> Result {
+        let mut inject = inject;
         let collected = self.collect(cursor, max)?;
+        if let Some(inject) = inject.as_deref_mut().filter(|_| !collected.cands.is_empty()) {
+            inject.pause();
+        }
         let mut installed = collected.install(self, cursor, retired, out)?;
         if let Some(inject) = inject {
             installed.inject(inject);

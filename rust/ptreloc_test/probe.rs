@@ -32,49 +32,69 @@ pub(crate) struct Probe {
     aged: bool,
 }
 
-impl Probe {
-    /// Parses and runs one probe.
-    pub(crate) fn run(input: &[u8]) -> Result<Self> {
+/// One page-table move that a probe makes: `pid=<pid> addr=<addr>
+/// node=<node>` names the PTE table that maps `addr` in process `pid` and
+/// the node it moves to.
+pub(crate) struct TableMove {
+    pub(crate) pid: i32,
+    pub(crate) addr: u64,
+    node: i32,
+}
+
+impl TableMove {
+    pub(crate) fn parse(input: &[u8]) -> Result<Self> {
         const KEYS: [&str; 3] = ["pid", "addr", "node"];
         // SAFETY: fixed after boot.
         let nr_node_ids = unsafe { bindings::nr_node_ids };
-        let parse = || -> Result<(i32, u64, i32), ParseError> {
+        let parse = || -> Result<Self, ParseError> {
             let words = Words::parse(input, &KEYS)?;
             let addr = parse_u64(words.require(1)?)?;
             if addr == 0 || addr % PAGE_SIZE as u64 != 0 {
                 return Err(ParseError::BadAddress);
             }
-            Ok((
-                parse_pid(words.require(0)?)?,
+            Ok(Self {
+                pid: parse_pid(words.require(0)?)?,
                 addr,
-                parse_node(words.require(2)?, nr_node_ids)?,
-            ))
+                node: parse_node(words.require(2)?, nr_node_ids)?,
+            })
         };
-        let (pid, addr, node) = parse().map_err(|_| EINVAL)?;
-        let mut log = PtrelocAdLog {
-            age: addr,
-            ..Default::default()
-        };
-        let start = addr & !(PMD_SIZE as u64 - 1);
+        parse().map_err(|_| EINVAL)
+    }
+
+    /// Moves the table, in one batch, with the test hooks of `log`.
+    pub(crate) fn run(&self, log: &mut PtrelocAdLog) -> Result<PtrelocOutcome> {
+        let start = self.addr & !(PMD_SIZE as u64 - 1);
         let req = PtrelocRequest {
-            pid,
-            node,
+            pid: self.pid,
+            node: self.node,
             start,
             end: start + PMD_SIZE as u64,
             levels: LEVEL_PTE,
             batch: 1,
-            inject: &mut log,
+            inject: log,
         };
         let mut out = PtrelocOutcome::default();
-        // SAFETY: `req`, `out` and the log (no records) are valid and ours
-        // for the call.
-        let ret = unsafe { sys::ptreloc_relocate(&req, &mut out) };
-        if ret != 0 {
-            return Err(Error::from_errno(ret));
+        // SAFETY: `req`, `out` and the log (the caller's: no records) are
+        // valid and ours for the call.
+        match unsafe { sys::ptreloc_relocate(&req, &mut out) } {
+            0 => Ok(out),
+            ret => Err(Error::from_errno(ret)),
         }
+    }
+}
+
+impl Probe {
+    /// Parses and runs one probe.
+    pub(crate) fn run(input: &[u8]) -> Result<Self> {
+        let table = TableMove::parse(input)?;
+        let mut log = PtrelocAdLog {
+            age: table.addr,
+            ..Default::default()
+        };
+        let out = table.run(&mut log)?;
         Ok(Self {
-            pid,
-            addr,
+            pid: table.pid,
+            addr: table.addr,
             moved: out.moved[0],
             aged: log.aged != 0,
         })

@@ -11,6 +11,7 @@
 //! | `floor` | rw | write `pages=<n> from=<node> to=<node>`; read back what allocating, copying and freeing that many pages took (`floor.rs`, for `make bench`) |
 //! | `rcu_barrier` | w | any write waits until every RCU callback queued before it has run: page tables that processes freed (exit, munmap) are gone from the per-node counters when it returns |
 //! | `flush_probe` | rw | write `pid=<p> addr=<a> node=<n>`; read back whether the flush reached the CPUs caching `a` (`probe.rs`) |
+//! | `pause` | rw | write `pid=<p> addr=<a> node=<n>`: that move waits between collecting and installing until `resume` is written (`pause.rs`) |
 //!
 //! Writes need `CAP_SYS_ADMIN`. The storm follows the listed processes and
 //! their descendants (see `storm.rs`). Unloading this module stops a storm
@@ -38,6 +39,7 @@ mod ksys;
 #[allow(dead_code)]
 #[path = "../common/level.rs"]
 mod level;
+mod pause;
 mod probe;
 mod storm;
 mod sys;
@@ -75,6 +77,7 @@ struct Fops {
     floor: FileOps,
     rcu_barrier: FileOps,
     flush_probe: FileOps,
+    pause: FileOps,
 }
 
 struct PtrelocTest {
@@ -99,6 +102,7 @@ impl kernel::Module for PtrelocTest {
                 floor: FileOps::new::<FloorFile>(module),
                 rcu_barrier: FileOps::new::<RcuBarrierFile>(module),
                 flush_probe: FileOps::new::<FlushProbeFile>(module),
+                pause: FileOps::new::<PauseFile>(module),
             },
             GFP_KERNEL,
         )?;
@@ -113,6 +117,7 @@ impl kernel::Module for PtrelocTest {
             dir.create_file(c_str!("floor"), 0o600, &fops.floor, &*state)?;
             dir.create_file(c_str!("rcu_barrier"), 0o200, &fops.rcu_barrier, &*state)?;
             dir.create_file(c_str!("flush_probe"), 0o600, &fops.flush_probe, &*state)?;
+            dir.create_file(c_str!("pause"), 0o600, &fops.pause, &*state)?;
         }
         Ok(Self {
             debugfs: Some(dir),
@@ -266,5 +271,32 @@ impl FileKind for FlushProbeFile {
             None => Err(enodata()),
             Some(p) => p.format(out),
         })
+    }
+}
+
+/// `pause`.
+struct PauseFile {
+    paused: Option<pause::Paused>,
+}
+
+impl FileKind for PauseFile {
+    type Ctx = State;
+
+    fn open(_ctx: &'static State) -> Result<Self> {
+        Ok(Self { paused: None })
+    }
+
+    fn store(&mut self, input: &[u8]) -> Option<Result> {
+        Some(check_admin().and_then(|()| {
+            if input.trim_ascii() == b"resume" {
+                return pause::resume();
+            }
+            self.paused = None;
+            pause::Paused::run(input).map(|p| self.paused = Some(p))
+        }))
+    }
+
+    fn show(&mut self, out: &mut TextBuf) -> Option<Result> {
+        Some(pause::Paused::format(self.paused.as_ref(), out))
     }
 }

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The `inject=ad` test hook: Accessed and Dirty bits set in old tables
-//! between the copy and the TLB flush; and the remote-flush probe, which
-//! clears one entry's Accessed bit at the same point.
+//! between the copy and the TLB flush; the remote-flush probe, which
+//! clears one entry's Accessed bit at the same point; and the pause between
+//! collecting tables and installing them.
 //!
 //! A CPU that still caches a translation through an old table may set
 //! Accessed or Dirty in the old entry after ptreloc copied it and before the
@@ -120,6 +121,18 @@ impl AdInjector<'_> {
             new.and_entry(i, !PTE_ACCESSED);
         }
         self.log.aged = 1;
+    }
+}
+
+impl AdInjector<'_> {
+    /// The pause hook, if the caller gave one and it has not run yet.
+    pub(crate) fn pause(&mut self) {
+        if let Some(pause) = self.log.pause.take() {
+            // SAFETY: the API's caller vouches for its hook (`abi.rs`), which
+            // is called where the contract says: by `Batch::run`, between
+            // collecting and installing, with no spinlock held.
+            unsafe { pause(self.log.pause_ctx) };
+        }
     }
 }
 
