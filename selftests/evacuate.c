@@ -105,6 +105,8 @@ FIXTURE_VARIANT(evacuate) {
 	bool writer_in_pid_ns;
 	/* Try to offline a memory block before and after (slow: once). */
 	bool offline;
+	/* Other processes with tables in the range exit during the evacuation. */
+	bool churn;
 };
 
 FIXTURE_VARIANT_ADD(evacuate, plain) {
@@ -118,6 +120,60 @@ FIXTURE_VARIANT_ADD(evacuate, main_thread_exited) {
 FIXTURE_VARIANT_ADD(evacuate, from_pid_namespace) {
 	.writer_in_pid_ns = true,
 };
+
+FIXTURE_VARIANT_ADD(evacuate, others_exiting) {
+	.churn = true,
+};
+
+static volatile pid_t churn_child;
+
+/* SIGTERM: the forker reaps its last child before it goes. */
+static void end_churn(int sig)
+{
+	if (churn_child > 0) {
+		kill(churn_child, SIGKILL);
+		waitpid(churn_child, NULL, 0);
+	}
+	_exit(0);
+}
+
+/*
+ * Forks, again and again, a short-lived process that makes 8 MiB worth of
+ * page tables on node 1 and exits: an evacuation finds processes that are
+ * gone, or going, by the time it gets to them. Returns the forker's pid;
+ * SIGTERM ends it, and when it has been reaped, all of them are gone.
+ */
+static pid_t start_churn(void)
+{
+	pid_t parent = getpid(), churn = fork();
+	sigset_t term;
+
+	if (churn)
+		return churn;
+	die_with_parent(parent);
+	bind_to_node(1);
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	signal(SIGTERM, end_churn);
+	for (;;) {
+		sigprocmask(SIG_BLOCK, &term, NULL);
+		churn_child = fork();
+		if (!churn_child) {
+			char *p = mmap_aligned(8UL << 20, PROT_READ | PROT_WRITE,
+					       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+			if (p != MAP_FAILED)
+				fill_pattern(p, 8UL << 20, 3);
+			_exit(0);
+		}
+		sigprocmask(SIG_UNBLOCK, &term, NULL);
+		if (churn_child > 0)
+			waitpid(churn_child, NULL, 0);
+		sigprocmask(SIG_BLOCK, &term, NULL);
+		churn_child = 0;
+		sigprocmask(SIG_UNBLOCK, &term, NULL);
+	}
+}
 
 /* The child's memory, and the pipes it is driven through. */
 struct child_work {
@@ -236,7 +292,8 @@ TEST_F_TIMEOUT(evacuate, node1_range_and_offline, 900)
 	struct kinds range_before, range_after, blk;
 	char req[128], *text;
 	unsigned long block;
-	int status, offline_before, offline_after;
+	int status, offline_before, offline_after, ret;
+	pid_t churn = 0;
 
 	text = mmap(NULL, TEXT_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, text);
@@ -256,7 +313,18 @@ TEST_F_TIMEOUT(evacuate, node1_range_and_offline, 900)
 
 	ASSERT_EQ(0, count_kinds(start, end, &range_before));
 	snprintf(req, sizeof(req), "pfn_start=0x%lx pfn_end=0x%lx node=0", start, end);
-	ASSERT_EQ(0, evacuate_request(req, text, TEXT_SIZE, variant->writer_in_pid_ns));
+	if (variant->churn) {
+		churn = start_churn();
+		ASSERT_LT(0, churn);
+		usleep(100000);
+	}
+	ret = evacuate_request(req, text, TEXT_SIZE, variant->writer_in_pid_ns);
+	if (variant->churn) {
+		ASSERT_EQ(0, kill(churn, SIGTERM));
+		ASSERT_EQ(churn, waitpid(churn, NULL, 0));
+		ASSERT_EQ(0, settle_freed_tables());
+	}
+	ASSERT_EQ(0, ret);
 	ASSERT_LT(0, outcome_field(text, "processes"));
 	ASSERT_EQ(0, count_kinds(start, end, &range_after));
 	TH_LOG("moved %ld (pte %ld, pmd %ld, pud %ld, deposits %ld) of %ld processes in %ld passes",
