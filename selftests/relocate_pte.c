@@ -850,8 +850,8 @@ static void *paused_move(void *arg)
 TEST(table_retracted_after_collection_is_left_alone)
 {
 	struct paused_move m = { .ret = -1 };
-	int to_child[2], to_parent[2], status, fd, waited;
-	char text[256], ch, *p, *child_p;
+	int to_child[2], to_parent[2], status, fd, poll_fd, waited;
+	char text[4096], ch, *p, *child_p;
 	pthread_t thread;
 	uint64_t sum;
 	pid_t pid;
@@ -887,11 +887,15 @@ TEST(table_retracted_after_collection_is_left_alone)
 	ASSERT_LE(0, m.fd);
 	snprintf(m.req, sizeof(m.req), "pid=%d addr=0x%lx node=1", pid, (unsigned long)child_p);
 	ASSERT_EQ(0, pthread_create(&thread, NULL, paused_move, &m));
+	poll_fd = open(PAUSE, O_RDONLY);
+	ASSERT_LE(0, poll_fd);
 	for (waited = 0; waited < 5000; waited += 10) {
-		if (read_file(PAUSE, text, sizeof(text)) > 0 && outcome_field(text, "paused") == 1)
+		if (read_fields(poll_fd, text, sizeof(text)) > 0 &&
+		    outcome_field(text, "paused") == 1)
 			break;
 		usleep(10000);
 	}
+	close(poll_fd);
 	ASSERT_EQ(1, outcome_field(text, "paused"));
 	ASSERT_EQ(0, madvise(p, PMD_SZ, MADV_COLLAPSE)) {
 		TH_LOG("MADV_COLLAPSE: %s", strerror(errno));
@@ -906,7 +910,10 @@ TEST(table_retracted_after_collection_is_left_alone)
 	EXPECT_EQ(1, outcome_field(text, "resumed"));
 	EXPECT_EQ(0, outcome_field(text, "moved"));
 	EXPECT_EQ(1, outcome_field(text, "skipped"));
-	ASSERT_LT(0, read_file(PTRELOC_DEBUGFS "/result", text, sizeof(text)));
+	poll_fd = open(PTRELOC_DEBUGFS "/result", O_RDONLY);
+	ASSERT_LE(0, poll_fd);
+	ASSERT_LT(0, read_fields(poll_fd, text, sizeof(text)));
+	close(poll_fd);
 	EXPECT_EQ(1, outcome_field(text, "skipped_changed"));
 	EXPECT_LT(0, file_number("/proc/self/smaps_rollup", "ShmemPmdMapped:"));
 	ASSERT_EQ(1, write(to_child[1], "g", 1));
