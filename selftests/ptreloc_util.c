@@ -136,6 +136,7 @@ static const struct text_field outcome_fields[] = {
 	OUTCOME("ad_entries_carried", ad_entries),
 	OUTCOME("anomalies", anomalies),
 	OUTCOME("batches", batches),
+	OUTCOME("tlb_flushes", flushes),
 	OUTCOME("longest_lock_hold_ns", longest_hold_ns),
 	OUTCOME("elapsed_ns", elapsed_ns),
 };

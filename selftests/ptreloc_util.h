@@ -52,7 +52,7 @@ int ctl_write(const char *file, const char *req);
 struct outcome {
 	char status[32];
 	long examined, moved, already, skipped_hugetlb_vmas, skipped_changed;
-	long skipped_contended, skipped_crowded, ad_entries, anomalies, batches;
+	long skipped_contended, skipped_crowded, ad_entries, anomalies, batches, flushes;
 	long skipped_hugetlb_tables;
 	long moved_pte, moved_pmd, moved_pud, deposits_moved;
 	long examined_pte, already_pte;

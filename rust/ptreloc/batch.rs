@@ -193,7 +193,7 @@ impl<'g> Batch<'g> {
             installed.inject(inject);
         }
         let out_of_memory = installed.out_of_memory;
-        installed.flush().reconcile(out).retire(retired);
+        installed.flush(out).reconcile(out).retire(retired);
         if out_of_memory {
             return Err(ENOMEM);
         }
@@ -489,9 +489,10 @@ impl<'g> Installed<'g> {
 
     /// Step 5: flushes TLBs and paging-structure caches on every CPU, once
     /// for the whole batch.
-    fn flush(self) -> Flushed<'g> {
+    fn flush(self, out: &mut Outcome) -> Flushed<'g> {
         if !self.replaced.is_empty() {
             flush_all_cpus();
+            out.flushes += 1;
         }
         Flushed(self)
     }

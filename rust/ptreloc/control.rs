@@ -198,6 +198,7 @@ fn format_outcome(o: &Outcome, out: &mut TextBuf) -> core::fmt::Result {
         ("ad_dirty_carried", o.ad_dirty),
         ("anomalies", o.anomalies),
         ("batches", o.batches),
+        ("tlb_flushes", o.flushes),
         ("longest_lock_hold_ns", o.longest_hold_ns),
         ("elapsed_ns", o.elapsed_ns),
     ];

@@ -93,6 +93,8 @@ pub(crate) struct Outcome {
     pub(crate) anomalies: u64,
     /// mmap-lock holds.
     pub(crate) batches: u64,
+    /// TLB flushes: one per batch that installed a table.
+    pub(crate) flushes: u64,
     /// The longest of them, and the whole request, in nanoseconds.
     pub(crate) longest_hold_ns: u64,
     pub(crate) elapsed_ns: u64,
