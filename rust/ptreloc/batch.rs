@@ -185,7 +185,10 @@ impl<'g> Batch<'g> {
     ) -> Result {
         let mut inject = inject;
         let collected = self.collect(cursor, max)?;
-        if let Some(inject) = inject.as_deref_mut().filter(|_| !collected.cands.is_empty()) {
+        if let Some(inject) = inject
+            .as_deref_mut()
+            .filter(|_| !collected.cands.is_empty())
+        {
             inject.pause();
         }
         let mut installed = collected.install(self, cursor, retired, out)?;

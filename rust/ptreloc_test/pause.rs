@@ -46,7 +46,7 @@ pub(crate) struct Paused {
 }
 
 /// The hook ptreloc calls between collecting and installing.
-unsafe extern "C" fn wait_for_resume(_ctx: *mut c_void) {
+extern "C" fn wait_for_resume(_ctx: *mut c_void) {
     STAGE.store(PAUSED, SeqCst);
     for _ in 0..PAUSE_MS {
         if STAGE.load(SeqCst) == RESUMED {

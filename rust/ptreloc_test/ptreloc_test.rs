@@ -288,7 +288,7 @@ impl FileKind for PauseFile {
 
     fn store(&mut self, input: &[u8]) -> Option<Result> {
         Some(check_admin().and_then(|()| {
-            if input.trim_ascii() == b"resume" {
+            if core::str::from_utf8(input).map(str::trim) == Ok("resume") {
                 return pause::resume();
             }
             self.paused = None;
