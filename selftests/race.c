@@ -255,6 +255,37 @@ struct remap_worker {
 	long rounds, bad;
 };
 
+/*
+ * Read the walkers of /proc that take the mmap lock or VMA locks for
+ * reading (smaps, numa_maps, maps, pagemap) in a loop; count whole reads.
+ */
+static void *proc_reader(void *arg)
+{
+	static const char * const files[] = {
+		"/proc/self/smaps", "/proc/self/numa_maps", "/proc/self/maps",
+		"/proc/self/pagemap",
+	};
+	struct remap_worker *w = arg;
+	static char buf[1 << 16];
+
+	do {
+		int fd = open(files[w->rounds % 4], O_RDONLY);
+		ssize_t n;
+
+		if (fd < 0) {
+			w->bad++;
+			break;
+		}
+		while ((n = read(fd, buf, sizeof(buf))) > 0)
+			if (w->rounds % 4 == 3)	/* pagemap: the first 64 kB */
+				break;
+		w->bad += n < 0;
+		close(fd);
+		w->rounds++;
+	} while (now_s() < w->deadline);
+	return NULL;
+}
+
 /* mremap a region back and forth, mprotect it, munmap and mmap another. */
 static void *remap_worker(void *arg)
 {
@@ -304,16 +335,18 @@ TEST_F_TIMEOUT(race, mm_calls, 600)
 	static const int advice[] = {
 		MADV_DONTNEED, MADV_FREE, MADV_PAGEOUT, MADV_COLD, MADV_COLLAPSE,
 	};
-	struct remap_worker w = { self->deadline };
+	struct remap_worker w = { self->deadline }, r = { self->deadline };
 	size_t len = 16 * MIB;
 	char *p = map_anon(len, MADV_HUGEPAGE);
 	long rounds = 0, bad = 0;
-	pthread_t t;
+	pthread_t t, reader;
 
 	ASSERT_NE(MAP_FAILED, p);
 	START_CLOCK();
 	w.deadline = self->deadline;
+	r.deadline = self->deadline;
 	ASSERT_EQ(0, pthread_create(&t, NULL, remap_worker, &w));
+	ASSERT_EQ(0, pthread_create(&reader, NULL, proc_reader, &r));
 	do {
 		int adv = advice[rounds % 5];
 
@@ -328,12 +361,15 @@ TEST_F_TIMEOUT(race, mm_calls, 600)
 		rounds++;
 	} while (now_s() < self->deadline);
 	pthread_join(t, NULL);
-	ksft_print_msg("mm_calls: %ld madvise rounds, %ld mremap/mprotect/munmap rounds; bad %ld + %ld\n",
-		       rounds, w.rounds, bad, w.bad);
+	pthread_join(reader, NULL);
+	ksft_print_msg("mm_calls: %ld madvise rounds, %ld mremap/mprotect/munmap rounds, %ld reads of smaps/numa_maps/maps/pagemap; bad %ld + %ld + %ld\n",
+		       rounds, w.rounds, r.rounds, bad, w.bad, r.bad);
 	EXPECT_GT(rounds, 0);
 	EXPECT_GT(w.rounds, 0);
+	EXPECT_GT(r.rounds, 0);
 	EXPECT_EQ(0, bad);
 	EXPECT_EQ(0, w.bad);
+	EXPECT_EQ(0, r.bad);
 	storm_end(_metadata, "mm_calls", 0);
 }
 
