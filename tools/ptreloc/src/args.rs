@@ -1,260 +1,216 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Command-line parsing. Everything is checked here, before anything is
-//! written to the kernel.
+//! The command line (clap). Everything is checked here, before anything
+//! is written to the kernel; a command line that cannot run is refused
+//! with one sentence.
 
-use std::fmt;
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
-/// What the user asked for.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Command {
-    Show {
-        pid: u32,
-    },
-    Move {
-        pid: u32,
-        node: u32,
-        range: Option<(u64, u64)>,
-        levels: Option<String>,
-        zone: Option<String>,
-    },
-    Evacuate {
-        pfns: (u64, u64),
-        node: Option<u32>,
-        levels: Option<String>,
-        zone: Option<String>,
-    },
-    Follow {
-        pid: u32,
-        interval: f64,
-    },
-    Stats,
-    Help,
-}
+use crate::errors::Failure;
+use crate::nodes::parse_node;
+use crate::values::{address_range, interval, levels, pfn_range, pid, zone};
 
-/// A command and its output format.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Invocation {
-    pub command: Command,
-    pub json: bool,
-}
+/// Help starts with the line `usage: ptreloc ...`, for every command.
+const HELP_TEMPLATE: &str = "usage: {usage}\n\n{about}\n\n{all-args}{after-help}";
 
-/// A command line that cannot be run.
-#[derive(Debug, Clone, PartialEq)]
-pub struct UsageError(pub String);
-
-impl fmt::Display for UsageError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-pub const USAGE: &str = "\
-usage: ptreloc <command> [options] [--json]
-
-  show <pid>                       page tables per level and node, beside the
-                                   process's data pages per node
-  move <pid> --to <node> [--range <start>-<end>] [--levels pte,pmd,pud]
-       [--zone dma32|normal]       move the process's page tables to <node>
-  evacuate --pfn <start>-<end> [--to <node>] [--levels ...] [--zone ...]
-                                   move every page table out of a PFN range
-  follow <pid> [--interval <s>]    keep the page tables on the node holding
-                                   most of the process's data (default 5 s)
-  stats                            counters since ptreloc was loaded
-
+const AFTER_HELP: &str = "\
 Numbers are decimal or 0x-prefixed hexadecimal. Exit status: 0 done,
 1 the kernel refused or failed the request, 2 bad arguments,
 3 ptreloc unavailable (not loaded, no debugfs, not root).";
 
-fn usage(msg: impl Into<String>) -> UsageError {
-    UsageError(msg.into())
+/// A command and its output format.
+#[derive(Debug, Clone, PartialEq, Parser)]
+#[command(
+    name = "ptreloc",
+    about = "Move processes' page tables between NUMA nodes \
+             (ptreloc's files in /sys/kernel/debug/ptreloc/)"
+)]
+pub struct Invocation {
+    #[command(subcommand)]
+    pub command: Command,
+    /// One JSON object per line on stdout (and {"error": ...} on failure)
+    #[arg(long, global = true)]
+    pub json: bool,
 }
 
-/// Parses a decimal or 0x-prefixed hexadecimal number.
-pub fn parse_number(s: &str) -> Option<u64> {
-    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        Some(hex) if !hex.is_empty() => u64::from_str_radix(hex, 16).ok(),
-        Some(_) => None,
-        None if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => s.parse().ok(),
-        None => None,
-    }
+/// What the user asked for.
+#[derive(Debug, Clone, PartialEq, Subcommand)]
+pub enum Command {
+    /// Page tables per level and node, beside the process's data pages per
+    /// node
+    Show {
+        /// The process
+        #[arg(value_name = "pid", value_parser = pid, allow_negative_numbers = true)]
+        pid: u32,
+    },
+    /// Move the process's page tables to <node>
+    Move {
+        /// The process
+        #[arg(value_name = "pid", value_parser = pid, allow_negative_numbers = true)]
+        pid: u32,
+        /// The node to move them to
+        #[arg(long = "to", value_name = "node", value_parser = parse_node)]
+        node: u32,
+        /// Only the tables that map part of this page-aligned address range
+        #[arg(long, value_name = "start-end", value_parser = address_range)]
+        range: Option<(u64, u64)>,
+        /// The levels to move, comma-separated (default: all three)
+        #[arg(long, value_name = "pte,pmd,pud", value_parser = levels)]
+        levels: Option<String>,
+        /// Take the new tables from this zone of the node only
+        #[arg(long, value_name = "dma32|normal", value_parser = zone)]
+        zone: Option<String>,
+    },
+    /// Move every page table out of a range of page frames
+    Evacuate {
+        /// The page frame numbers to empty of page tables
+        #[arg(long = "pfn", value_name = "start-end", value_parser = pfn_range)]
+        pfns: (u64, u64),
+        /// The node to move them to (default: the nearest with free memory)
+        #[arg(long = "to", value_name = "node", value_parser = parse_node)]
+        node: Option<u32>,
+        /// The levels to move, comma-separated (default: all three)
+        #[arg(long, value_name = "pte,pmd,pud", value_parser = levels)]
+        levels: Option<String>,
+        /// Take the new tables from this zone only
+        #[arg(long, value_name = "dma32|normal", value_parser = zone)]
+        zone: Option<String>,
+    },
+    /// Keep the page tables on the node holding most of the process's data,
+    /// until it exits
+    Follow {
+        /// The process
+        #[arg(value_name = "pid", value_parser = pid, allow_negative_numbers = true)]
+        pid: u32,
+        /// Seconds between looks at the process (0.1 to 86400)
+        #[arg(
+            long,
+            value_name = "s",
+            default_value = "5",
+            value_parser = interval,
+            allow_negative_numbers = true
+        )]
+        interval: f64,
+    },
+    /// Counters since ptreloc was loaded
+    Stats,
 }
 
-fn parse_pid(s: &str) -> Result<u32, UsageError> {
-    match parse_number(s) {
-        Some(pid @ 1..=0x7fff_ffff) if !s.starts_with("0x") => Ok(pid as u32),
-        _ => Err(usage(format!("'{s}' is not a process id"))),
-    }
+/// The command line as clap sees it, for parsing and for the man pages and
+/// completions.
+pub fn command() -> clap::Command {
+    let help = |c: clap::Command| c.help_template(HELP_TEMPLATE).after_help(AFTER_HELP);
+    help(Invocation::command()).mut_subcommands(help)
 }
 
-fn parse_node(s: &str) -> Result<u32, UsageError> {
-    match parse_number(s) {
-        Some(node) if node < 1024 && !s.starts_with("0x") => Ok(node as u32),
-        _ => Err(usage(format!("'{s}' is not a node number"))),
-    }
-}
-
-/// `<start>-<end>`, `start < end`; addresses must be page-aligned.
-fn parse_range(s: &str, what: &str, page_aligned: bool) -> Result<(u64, u64), UsageError> {
-    let bad = || usage(format!("'{s}' is not a {what} range <start>-<end>"));
-    let (a, b) = s.split_once('-').ok_or_else(bad)?;
-    let (start, end) = (
-        parse_number(a).ok_or_else(bad)?,
-        parse_number(b).ok_or_else(bad)?,
-    );
-    if start >= end {
-        return Err(usage(format!(
-            "{what} range {s} is empty: start must be below end"
-        )));
-    }
-    if page_aligned && (start % 4096 != 0 || end % 4096 != 0) {
-        return Err(usage(format!(
-            "{what} range {s} is not page-aligned (4096)"
-        )));
-    }
-    Ok((start, end))
-}
-
-/// `pte`, `pmd`, `pud`, comma-separated, each at most once.
-fn parse_levels(s: &str) -> Result<String, UsageError> {
-    let mut seen = Vec::new();
-    for level in s.split(',') {
-        if !["pte", "pmd", "pud"].contains(&level) {
-            return Err(usage(format!(
-                "'{level}' is not a level (pte, pmd or pud; the PGD never moves)"
-            )));
-        }
-        if seen.contains(&level) {
-            return Err(usage(format!("level {level} given twice")));
-        }
-        seen.push(level);
-    }
-    Ok(s.to_string())
-}
-
-fn parse_zone(s: &str) -> Result<String, UsageError> {
-    match s {
-        "dma32" | "normal" => Ok(s.to_string()),
-        _ => Err(usage(format!("'{s}' is not a zone (dma32 or normal)"))),
-    }
-}
-
-fn parse_interval(s: &str) -> Result<f64, UsageError> {
-    match s.parse::<f64>() {
-        Ok(v) if (0.1..=86400.0).contains(&v) => Ok(v),
-        _ => Err(usage(format!(
-            "'{s}' is not an interval in seconds (0.1 to 86400)"
-        ))),
-    }
+/// What an accepted command line asks for.
+#[derive(Debug)]
+pub enum Parsed {
+    /// A command to run.
+    Run(Invocation),
+    /// `--help`, `-h` or `help`: clap prints it (`clap::Error::exit`).
+    Help(clap::Error),
 }
 
 /// Parses the arguments after the program name.
-pub fn parse(args: &[String]) -> Result<Invocation, UsageError> {
-    let mut json = false;
-    let mut words = Vec::new();
-    for a in args {
-        match a.as_str() {
-            "--json" => json = true,
-            "-h" | "--help" | "help" => {
-                return Ok(Invocation {
-                    command: Command::Help,
-                    json,
-                })
-            }
-            _ => words.push(a.as_str()),
+pub fn parse(args: &[String]) -> Result<Parsed, Failure> {
+    let argv = std::iter::once("ptreloc").chain(args.iter().map(String::as_str));
+    let matches = command().try_get_matches_from(argv);
+    match matches.and_then(|m| Invocation::from_arg_matches(&m)) {
+        Ok(inv) => Ok(Parsed::Run(inv)),
+        Err(e) if e.kind() == ErrorKind::DisplayHelp => Ok(Parsed::Help(e)),
+        Err(e) => Err(Failure::Usage(sentence(&e, args))),
+    }
+}
+
+fn context(e: &clap::Error, kind: ContextKind) -> Vec<String> {
+    match e.get(kind) {
+        Some(ContextValue::String(s)) => vec![s.clone()],
+        Some(ContextValue::Strings(v)) => v.clone(),
+        Some(ContextValue::StyledStr(s)) => vec![s.to_string()],
+        _ => Vec::new(),
+    }
+}
+
+/// One sentence naming what is wrong with the command line: ours from the
+/// value parsers, or clap's error said the same way.
+fn sentence(e: &clap::Error, args: &[String]) -> String {
+    if let Some(ours) = std::error::Error::source(e) {
+        return ours.to_string();
+    }
+    let cmd = command();
+    let name = args
+        .iter()
+        .find(|a| cmd.find_subcommand(a.as_str()).is_some())
+        .map_or("ptreloc", String::as_str);
+    let arg = context(e, ContextKind::InvalidArg).join(" and ");
+    // `--to <node>` names the option; its value name is for the usage.
+    let option = arg.split_whitespace().next().unwrap_or_default();
+    match e.kind() {
+        ErrorKind::MissingSubcommand | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            "no command given".into()
         }
-    }
-    let (&name, rest) = words
-        .split_first()
-        .ok_or_else(|| usage("no command given"))?;
-    let mut positional = Vec::new();
-    let mut options: Vec<(&str, &str)> = Vec::new();
-    let mut it = rest.iter();
-    while let Some(&w) = it.next() {
-        if let Some(opt) = w.strip_prefix("--") {
-            let value = it
-                .next()
-                .ok_or_else(|| usage(format!("--{opt} needs a value")))?;
-            if options.iter().any(|(o, _)| *o == opt) {
-                return Err(usage(format!("--{opt} given twice")));
+        ErrorKind::InvalidSubcommand => {
+            let unknown = context(e, ContextKind::InvalidSubcommand).concat();
+            match context(e, ContextKind::SuggestedSubcommand).first() {
+                Some(known) => format!("unknown command '{unknown}' (did you mean '{known}'?)"),
+                None => format!("unknown command '{unknown}'"),
             }
-            options.push((opt, value));
-        } else {
-            positional.push(w);
         }
+        ErrorKind::MissingRequiredArgument => format!("{name} needs {arg}"),
+        ErrorKind::UnknownArgument if arg.starts_with('-') => {
+            format!("{name} does not take {arg}")
+        }
+        ErrorKind::UnknownArgument => format!("{name} does not take '{arg}'"),
+        ErrorKind::ArgumentConflict if context(e, ContextKind::PriorArg) == [arg.clone()] => {
+            format!("{option} given twice")
+        }
+        ErrorKind::InvalidValue if context(e, ContextKind::InvalidValue).concat().is_empty() => {
+            format!("{option} needs a value")
+        }
+        _ => e
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches("error: ")
+            .to_string(),
     }
-    let allowed: &[&str] = match name {
-        "show" | "stats" => &[],
-        "move" => &["to", "range", "levels", "zone"],
-        "evacuate" => &["pfn", "to", "levels", "zone"],
-        "follow" => &["interval"],
-        _ => return Err(usage(format!("unknown command '{name}'"))),
-    };
-    if let Some((opt, _)) = options.iter().find(|(o, _)| !allowed.contains(o)) {
-        return Err(usage(format!("{name} does not take --{opt}")));
-    }
-    let opt = |key: &str| options.iter().find(|(o, _)| *o == key).map(|(_, v)| *v);
-    let wants_pid = matches!(name, "show" | "move" | "follow");
-    let expected = usize::from(wants_pid);
-    if positional.len() != expected {
-        return Err(usage(if wants_pid {
-            format!("{name} needs exactly one process id")
-        } else {
-            format!("{name} takes no positional argument")
-        }));
-    }
-    let pid = || parse_pid(positional[0]);
-    let levels = opt("levels").map(parse_levels).transpose()?;
-    let zone = opt("zone").map(parse_zone).transpose()?;
-    let command = match name {
-        "show" => Command::Show { pid: pid()? },
-        "stats" => Command::Stats,
-        "move" => Command::Move {
-            pid: pid()?,
-            node: parse_node(opt("to").ok_or_else(|| usage("move needs --to <node>"))?)?,
-            range: opt("range")
-                .map(|r| parse_range(r, "address", true))
-                .transpose()?,
-            levels,
-            zone,
-        },
-        "evacuate" => Command::Evacuate {
-            pfns: parse_range(
-                opt("pfn").ok_or_else(|| usage("evacuate needs --pfn <start>-<end>"))?,
-                "PFN",
-                false,
-            )?,
-            node: opt("to").map(parse_node).transpose()?,
-            levels,
-            zone,
-        },
-        "follow" => Command::Follow {
-            pid: pid()?,
-            interval: opt("interval").map_or(Ok(5.0), parse_interval)?,
-        },
-        _ => unreachable!(),
-    };
-    Ok(Invocation { command, json })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn p(s: &str) -> Result<Invocation, UsageError> {
+    fn p(s: &str) -> Result<Parsed, Failure> {
         let args: Vec<String> = s.split_whitespace().map(String::from).collect();
         parse(&args)
     }
 
+    fn inv(s: &str) -> Invocation {
+        match p(s) {
+            Ok(Parsed::Run(inv)) => inv,
+            other => panic!("{s}: {other:?}"),
+        }
+    }
+
     fn cmd(s: &str) -> Command {
-        p(s).unwrap().command
+        inv(s).command
+    }
+
+    fn refusal(s: &str) -> String {
+        match p(s) {
+            Err(Failure::Usage(sentence)) => sentence,
+            other => panic!("accepted: {s}: {other:?}"),
+        }
     }
 
     #[test]
     fn commands() {
         assert_eq!(cmd("show 42"), Command::Show { pid: 42 });
         assert_eq!(cmd("stats"), Command::Stats);
-        assert_eq!(cmd("--help"), Command::Help);
+        assert!(matches!(p("--help"), Ok(Parsed::Help(_))));
         assert_eq!(
             cmd("move 42 --to 1 --range 0x1000-0x200000 --levels pte,pmd --zone normal"),
             Command::Move {
@@ -288,8 +244,8 @@ mod tests {
                 interval: 5.0
             }
         );
-        assert!(p("--json show 1").unwrap().json);
-        assert!(p("stats --json").unwrap().json);
+        assert!(inv("--json show 1").json);
+        assert!(inv("stats --json").json);
     }
 
     #[test]
@@ -330,12 +286,75 @@ mod tests {
     }
 
     #[test]
-    fn numbers() {
-        assert_eq!(parse_number("0x10"), Some(16));
-        assert_eq!(parse_number("10"), Some(10));
-        assert_eq!(parse_number("0x"), None);
-        assert_eq!(parse_number("+1"), None);
-        assert_eq!(parse_number("0x1g"), None);
-        assert_eq!(parse_number("99999999999999999999999"), None);
+    fn refusals_name_the_problem() {
+        for (bad, sentence) in [
+            ("", "no command given"),
+            ("frobnicate", "unknown command 'frobnicate'"),
+            ("mvoe 1", "unknown command 'mvoe' (did you mean 'move'?)"),
+            ("show", "show needs <pid>"),
+            ("show -1", "'-1' is not a process id"),
+            ("show 1 2", "show does not take '2'"),
+            ("show 1 --to 1", "show does not take --to"),
+            ("move 1", "move needs --to <node>"),
+            ("move 1 --to", "--to needs a value"),
+            ("move 1 --to x", "'x' is not a node number"),
+            ("move 1 --to 1 --to 0", "--to given twice"),
+            (
+                "move 1 --to 2 --range 0x1001-0x2000",
+                "address range 0x1001-0x2000 is not page-aligned (4096)",
+            ),
+            (
+                "move 1 --to 1 --levels pgd",
+                "'pgd' is not a level (pte, pmd or pud; the PGD never moves)",
+            ),
+            ("evacuate", "evacuate needs --pfn <start-end>"),
+            (
+                "evacuate --pfn 2-1",
+                "PFN range 2-1 is empty: start must be below end",
+            ),
+            (
+                "follow 1 --interval -3",
+                "'-3' is not an interval in seconds (0.1 to 86400)",
+            ),
+        ] {
+            assert_eq!(refusal(bad), sentence, "{bad}");
+        }
+    }
+
+    #[test]
+    fn one_node_where_a_request_goes() {
+        assert!(matches!(
+            cmd("evacuate --pfn 1-2 --to 3"),
+            Command::Evacuate { node: Some(3), .. }
+        ));
+        for list in ["0-1", "0,2", "all"] {
+            let sentence = format!("'{list}' is a node list: give one node");
+            assert_eq!(refusal(&format!("move 1 --to {list}")), sentence);
+            assert_eq!(
+                refusal(&format!("evacuate --pfn 1-2 --to {list}")),
+                sentence
+            );
+        }
+    }
+
+    #[test]
+    fn help_starts_with_the_usage_line() {
+        for cmd in [
+            "--help",
+            "-h",
+            "help",
+            "move --help",
+            "help evacuate",
+            "stats -h",
+        ] {
+            let Ok(Parsed::Help(help)) = p(cmd) else {
+                panic!("{cmd}: no help");
+            };
+            assert!(
+                help.to_string().starts_with("usage: ptreloc"),
+                "{cmd}: {help}"
+            );
+            assert_eq!(help.exit_code(), 0, "{cmd}");
+        }
     }
 }

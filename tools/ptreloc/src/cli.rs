@@ -6,7 +6,7 @@ use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::args::{Command, Invocation, USAGE};
+use crate::args::{Command, Invocation};
 use crate::errors::{Context, Failure};
 use crate::json::Json;
 use crate::kernel;
@@ -16,10 +16,6 @@ use crate::report::{self, key_values, key_values_json, summarize_outcome};
 pub fn run(inv: &Invocation) -> Result<(), Failure> {
     let json = inv.json;
     match &inv.command {
-        Command::Help => {
-            println!("{USAGE}");
-            Ok(())
-        }
         Command::Show { pid } => show(*pid, json),
         Command::Stats => {
             let kv = key_values(&kernel::read("stats")?);

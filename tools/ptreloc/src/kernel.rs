@@ -6,6 +6,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
 
 use crate::errors::{self, Context, Failure};
+use crate::nodes;
 use crate::report::Census;
 
 pub const DEBUGFS: &str = "/sys/kernel/debug/ptreloc";
@@ -107,23 +108,11 @@ fn status_has_mm(status: &str) -> bool {
     status.lines().any(|l| l.starts_with("VmSize:"))
 }
 
-/// Parses a node list such as `0-1,3`.
-pub fn parse_node_list(s: &str) -> Vec<u32> {
-    let mut nodes = Vec::new();
-    for part in s.trim().split(',').filter(|p| !p.is_empty()) {
-        let (a, b) = part.split_once('-').unwrap_or((part, part));
-        if let (Ok(a), Ok(b)) = (a.parse::<u32>(), b.parse::<u32>()) {
-            nodes.extend(a..=b);
-        }
-    }
-    nodes
-}
-
 /// Nodes with memory, if sysfs says.
 pub fn nodes_with_memory() -> Option<Vec<u32>> {
     std::fs::read_to_string("/sys/devices/system/node/has_memory")
         .ok()
-        .map(|s| parse_node_list(&s))
+        .and_then(|s| nodes::parse_list(&s))
 }
 
 #[cfg(test)]
@@ -136,12 +125,5 @@ mod tests {
         let exiting = "Name:\tpython3\nState:\tR (running)\nThreads:\t1\n";
         assert!(status_has_mm(alive));
         assert!(!status_has_mm(exiting));
-    }
-
-    #[test]
-    fn node_lists() {
-        assert_eq!(parse_node_list("0-1\n"), vec![0, 1]);
-        assert_eq!(parse_node_list("0,2-3"), vec![0, 2, 3]);
-        assert_eq!(parse_node_list("\n"), Vec::<u32>::new());
     }
 }

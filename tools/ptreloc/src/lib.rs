@@ -2,8 +2,8 @@
 
 //! `ptreloc`: the command-line front end of the ptreloc kernel module.
 //!
-//! Commands (`args::USAGE`): `show`, `move`, `evacuate`, `follow`, `stats`,
-//! each with `--json`. Arguments are checked before anything reaches the
+//! Commands (`args`): `show`, `move`, `evacuate`, `follow`, `stats`, each
+//! with `--json`. Arguments are checked before anything reaches the
 //! kernel; kernel errnos become sentences (`errors`).
 
 pub mod args;
@@ -11,4 +11,6 @@ pub mod cli;
 pub mod errors;
 pub mod json;
 pub mod kernel;
+pub mod nodes;
 pub mod report;
+pub mod values;

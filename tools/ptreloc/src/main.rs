@@ -2,16 +2,18 @@
 
 //! The `ptreloc` binary: parse, run, map failures to exit statuses.
 
-use ptreloc::args;
+use ptreloc::args::{self, Parsed};
 use ptreloc::errors::{Failure, EXIT_OK};
 use ptreloc::json::Json;
 
 fn main() {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let json = argv.iter().any(|a| a == "--json");
-    let result = args::parse(&argv)
-        .map_err(|e| Failure::Usage(e.0))
-        .and_then(|inv| ptreloc::cli::run(&inv));
+    let result = match args::parse(&argv) {
+        Ok(Parsed::Help(help)) => help.exit(),
+        Ok(Parsed::Run(inv)) => ptreloc::cli::run(&inv),
+        Err(failure) => Err(failure),
+    };
     let code = match result {
         Ok(()) => EXIT_OK,
         Err(failure) => {
