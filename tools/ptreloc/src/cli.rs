@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use crate::args::{Command, Invocation};
 use crate::errors::{Context, Failure};
-use crate::json::Json;
+use crate::json::{self, FollowEvent, KeyValues};
 use crate::kernel;
-use crate::report::{self, key_values, key_values_json, summarize_outcome};
+use crate::report::{self, key_values, summarize_outcome};
 
 /// Runs a command, writing its output to stdout.
 pub fn run(inv: &Invocation) -> Result<(), Failure> {
@@ -20,7 +20,7 @@ pub fn run(inv: &Invocation) -> Result<(), Failure> {
         Command::Stats => {
             let kv = key_values(&kernel::read("stats")?);
             if json {
-                println!("{}", key_values_json(&kv));
+                json::print(&KeyValues(&kv));
             } else {
                 for (k, v) in kv {
                     println!("{k:<26} {v}");
@@ -98,7 +98,7 @@ fn show(pid: u32, json: bool) -> Result<(), Failure> {
     let census = kernel::census(pid)?;
     let data = report::numa_maps_kb(&kernel::numa_maps(pid)?, census.nodes);
     if json {
-        println!("{}", report::show_json(pid, &census, &data));
+        json::print(&json::Show::new(pid, &census, &data));
     } else {
         print!("{}", report::format_show(pid, &census, &data));
     }
@@ -129,7 +129,7 @@ fn request(
     if let Some(text) = outcome {
         let kv = key_values(&text);
         if json {
-            println!("{}", key_values_json(&kv));
+            json::print(&KeyValues(&kv));
         } else {
             print!("{}", summarize_outcome(&kv));
         }
@@ -197,17 +197,12 @@ fn follow(pid: u32, interval: f64, json: bool) -> Result<(), Failure> {
                 let (outcome, result) = kernel::request("relocate", &req, ctx);
                 let kv = key_values(outcome.as_deref().unwrap_or(""));
                 if json {
-                    let mut fields = vec![
-                        ("event".to_string(), Json::String("moved".into())),
-                        ("pid".into(), Json::Number(pid.into())),
-                        ("node".into(), Json::Number(home as u64)),
-                        (
-                            "data_kb".into(),
-                            Json::Array(data.iter().map(|v| Json::Number(*v)).collect()),
-                        ),
-                    ];
-                    fields.push(("result".into(), key_values_json(&kv)));
-                    println!("{}", Json::Object(fields));
+                    json::print(&FollowEvent::Moved {
+                        pid,
+                        node: home,
+                        data_kb: &data,
+                        result: KeyValues(&kv),
+                    });
                 } else {
                     print!(
                         "most of process {pid}'s data is on node {home} ({} MiB of {} MiB): {}",
@@ -229,13 +224,7 @@ fn follow(pid: u32, interval: f64, json: bool) -> Result<(), Failure> {
         std::thread::sleep(Duration::from_secs_f64(interval));
     }
     if json {
-        println!(
-            "{}",
-            Json::Object(vec![
-                ("event".into(), Json::String("exited".into())),
-                ("pid".into(), Json::Number(pid.into())),
-            ])
-        );
+        json::print(&FollowEvent::Exited { pid });
     } else {
         println!("process {pid} exited");
     }

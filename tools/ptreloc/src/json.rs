@@ -1,88 +1,141 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The little JSON `--json` needs: values built in memory, written compact.
+//! What `--json` prints (serde): one compact JSON object per line on stdout.
 
-use std::fmt;
+use serde::{Serialize, Serializer};
 
-#[derive(Debug, Clone, PartialEq)]
-pub enum Json {
-    Null,
-    Bool(bool),
-    Number(u64),
-    Float(f64),
-    String(String),
-    Array(Vec<Json>),
-    /// Keys in insertion order.
-    Object(Vec<(String, Json)>),
+use crate::report::{majority_node, Census};
+
+/// Prints `line` as one line of JSON.
+pub fn print(line: &impl Serialize) {
+    // Plain data with string keys: serializing it cannot fail.
+    println!(
+        "{}",
+        serde_json::to_string(line).expect("JSON of plain data")
+    );
 }
 
-fn write_str(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
-    f.write_str("\"")?;
-    for c in s.chars() {
-        match c {
-            '"' => f.write_str("\\\"")?,
-            '\\' => f.write_str("\\\\")?,
-            '\n' => f.write_str("\\n")?,
-            '\t' => f.write_str("\\t")?,
-            c if (c as u32) < 0x20 => write!(f, "\\u{:04x}", c as u32)?,
-            c => write!(f, "{c}")?,
-        }
+/// `key value` lines (`result`, `stats`) as an object, in their order:
+/// decimal values become numbers, anything else (hex addresses, names)
+/// stays a string.
+pub struct KeyValues<'a>(pub &'a [(String, String)]);
+
+impl Serialize for KeyValues<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(k, v)| {
+            let value = v
+                .parse::<u64>()
+                .map_or_else(|_| serde_json::Value::from(v.as_str()), Into::into);
+            (k, value)
+        }))
     }
-    f.write_str("\"")
 }
 
-impl fmt::Display for Json {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Json::Null => f.write_str("null"),
-            Json::Bool(b) => write!(f, "{b}"),
-            Json::Number(n) => write!(f, "{n}"),
-            Json::Float(v) if v.is_finite() => write!(f, "{v}"),
-            Json::Float(_) => f.write_str("null"),
-            Json::String(s) => write_str(f, s),
-            Json::Array(items) => {
-                f.write_str("[")?;
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(",")?;
-                    }
-                    write!(f, "{item}")?;
-                }
-                f.write_str("]")
-            }
-            Json::Object(fields) => {
-                f.write_str("{")?;
-                for (i, (k, v)) in fields.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(",")?;
-                    }
-                    write_str(f, k)?;
-                    write!(f, ":{v}")?;
-                }
-                f.write_str("}")
-            }
+/// The census as an object: per-node counts by level, in the census's
+/// order (PGD to PTE).
+struct Tables<'a>(&'a [(String, Vec<u64>)]);
+
+impl Serialize for Tables<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(level, counts)| (level, counts)))
+    }
+}
+
+/// `show`: page tables per level and node, data per node.
+#[derive(Serialize)]
+pub struct Show<'a> {
+    pid: u32,
+    tables: Tables<'a>,
+    data_kb: &'a [u64],
+    data_majority_node: Option<usize>,
+}
+
+impl<'a> Show<'a> {
+    pub fn new(pid: u32, census: &'a Census, data_kb: &'a [u64]) -> Self {
+        Self {
+            pid,
+            tables: Tables(&census.levels),
+            data_kb: &data_kb[..census.nodes.min(data_kb.len())],
+            data_majority_node: majority_node(data_kb),
         }
     }
+}
+
+/// One line per event of `follow`.
+#[derive(Serialize)]
+#[serde(tag = "event", rename_all = "lowercase")]
+pub enum FollowEvent<'a> {
+    /// A request to move the tables to where most of the data is.
+    Moved {
+        pid: u32,
+        node: usize,
+        data_kb: &'a [u64],
+        result: KeyValues<'a>,
+    },
+    Exited {
+        pid: u32,
+    },
+}
+
+/// The last line when a command fails.
+#[derive(Serialize)]
+pub struct Failed<'a> {
+    pub error: &'a str,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::key_values;
+
+    fn line(value: &impl Serialize) -> String {
+        serde_json::to_string(value).unwrap()
+    }
 
     #[test]
-    fn escapes_and_nests() {
-        let j = Json::Object(vec![
-            ("a\"b".into(), Json::String("x\\y\n\u{1}".into())),
-            (
-                "n".into(),
-                Json::Array(vec![Json::Number(1), Json::Null, Json::Bool(true)]),
-            ),
-            ("f".into(), Json::Float(0.5)),
-            ("inf".into(), Json::Float(f64::INFINITY)),
-        ]);
+    fn show() {
+        let c =
+            Census::parse("level node0 node1\npgd 1 0\np4d folded\npud 1 0\npmd 2 0\npte 130 3\n")
+                .unwrap();
         assert_eq!(
-            j.to_string(),
-            r#"{"a\"b":"x\\y\n\u0001","n":[1,null,true],"f":0.5,"inf":null}"#
+            line(&Show::new(42, &c, &[0, 512 * 1024])),
+            "{\"pid\":42,\"tables\":{\"pgd\":[1,0],\"pud\":[1,0],\"pmd\":[2,0],\"pte\":[130,3]},\
+             \"data_kb\":[0,524288],\"data_majority_node\":1}"
+        );
+        assert!(line(&Show::new(42, &c, &[0, 0])).ends_with("\"data_majority_node\":null}"));
+    }
+
+    #[test]
+    fn key_values_in_order() {
+        let kv = key_values("pid 42\nnode 1\nstart 0x0\nstatus ok\ntables_moved 511\n");
+        assert_eq!(
+            line(&KeyValues(&kv)),
+            "{\"pid\":42,\"node\":1,\"start\":\"0x0\",\"status\":\"ok\",\"tables_moved\":511}"
+        );
+    }
+
+    #[test]
+    fn follow_events_and_failure() {
+        let kv = key_values("status ok\n");
+        let moved = FollowEvent::Moved {
+            pid: 7,
+            node: 1,
+            data_kb: &[4, 8],
+            result: KeyValues(&kv),
+        };
+        assert_eq!(
+            line(&moved),
+            "{\"event\":\"moved\",\"pid\":7,\"node\":1,\"data_kb\":[4,8],\"result\":{\"status\":\"ok\"}}"
+        );
+        assert_eq!(
+            line(&FollowEvent::Exited { pid: 7 }),
+            "{\"event\":\"exited\",\"pid\":7}"
+        );
+        assert_eq!(
+            line(&Failed {
+                error: "no \"x\"\n"
+            }),
+            "{\"error\":\"no \\\"x\\\"\\n\"}"
         );
     }
 }

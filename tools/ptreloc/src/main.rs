@@ -4,7 +4,7 @@
 
 use ptreloc::args::{self, Parsed};
 use ptreloc::errors::{Failure, EXIT_OK};
-use ptreloc::json::Json;
+use ptreloc::json::{self, Failed};
 
 fn main() {
     let argv: Vec<String> = std::env::args().skip(1).collect();
@@ -18,11 +18,9 @@ fn main() {
         Ok(()) => EXIT_OK,
         Err(failure) => {
             if json {
-                let err = Json::Object(vec![(
-                    "error".into(),
-                    Json::String(failure.message().into()),
-                )]);
-                println!("{err}");
+                json::print(&Failed {
+                    error: failure.message(),
+                });
             }
             eprintln!("ptreloc: {failure}");
             if matches!(failure, Failure::Usage(_)) {

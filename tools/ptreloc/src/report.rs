@@ -5,8 +5,6 @@
 
 use std::fmt::Write;
 
-use crate::json::Json;
-
 /// Page tables per level (PGD to PTE) and node, from the `census` file.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Census {
@@ -114,22 +112,6 @@ fn get<'a>(kv: &'a [(String, String)], key: &str) -> Option<&'a str> {
 
 fn num(kv: &[(String, String)], key: &str) -> u64 {
     get(kv, key).and_then(|v| v.parse().ok()).unwrap_or(0)
-}
-
-/// `key value` lines as a JSON object: decimal values become numbers,
-/// anything else (hex addresses, names) stays a string.
-pub fn key_values_json(kv: &[(String, String)]) -> Json {
-    Json::Object(
-        kv.iter()
-            .map(|(k, v)| {
-                let value = match v.parse::<u64>() {
-                    Ok(n) => Json::Number(n),
-                    Err(_) => Json::String(v.clone()),
-                };
-                (k.clone(), value)
-            })
-            .collect(),
-    )
 }
 
 fn ms(ns: u64) -> String {
@@ -265,32 +247,6 @@ pub fn format_show(pid: u32, census: &Census, data_kb: &[u64]) -> String {
     s
 }
 
-/// The `show` output as JSON.
-pub fn show_json(pid: u32, census: &Census, data_kb: &[u64]) -> Json {
-    let counts = |c: &[u64]| Json::Array(c.iter().map(|v| Json::Number(*v)).collect());
-    Json::Object(vec![
-        ("pid".into(), Json::Number(pid.into())),
-        (
-            "tables".into(),
-            Json::Object(
-                census
-                    .levels
-                    .iter()
-                    .map(|(name, c)| (name.clone(), counts(c)))
-                    .collect(),
-            ),
-        ),
-        (
-            "data_kb".into(),
-            counts(&data_kb[..census.nodes.min(data_kb.len())]),
-        ),
-        (
-            "data_majority_node".into(),
-            majority_node(data_kb).map_or(Json::Null, |n| Json::Number(n as u64)),
-        ),
-    ])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,12 +290,6 @@ mod tests {
             out.contains("133 page tables are elsewhere: ptreloc move 42 --to 1"),
             "{out}"
         );
-        let j = show_json(42, &c, &[0, 512 * 1024]).to_string();
-        assert_eq!(
-            j,
-            "{\"pid\":42,\"tables\":{\"pgd\":[1,0],\"pud\":[1,0],\"pmd\":[2,0],\"pte\":[130,3]},\
-             \"data_kb\":[0,524288],\"data_majority_node\":1}"
-        );
     }
 
     #[test]
@@ -358,11 +308,6 @@ mod tests {
         );
         assert!(s.contains("  skipped: 1 rmap lock contended"), "{s}");
         assert!(!s.contains("pud:"), "{s}");
-        let j = key_values_json(&kv).to_string();
-        assert!(
-            j.starts_with("{\"pid\":42,\"node\":1,\"start\":\"0x0\""),
-            "{j}"
-        );
         let failed = key_values("pid 1\nnode 0\nstatus ENOMEM (12)\ntables_moved 3\n");
         assert!(summarize_outcome(&failed).starts_with(
             "moved 3 page-table pages of process 1 to node 0 in 0.0 ms (0 batches, \
