@@ -2,14 +2,14 @@
 
 //! Running a parsed command.
 
-use std::io::{IsTerminal, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::io::Write;
+use std::time::Duration;
 
 use crate::args::{Command, Invocation};
 use crate::errors::{Context, Failure};
 use crate::json::{self, FollowEvent, KeyValues};
 use crate::kernel;
+use crate::progress::{self, Watch};
 use crate::report::{self, key_values, summarize_outcome};
 
 /// Runs a command, writing its output to stdout.
@@ -49,7 +49,24 @@ pub fn run(inv: &Invocation) -> Result<(), Failure> {
                 pid: Some(*pid),
                 node: Some(*node),
             };
-            request("relocate", &req, ctx, json, Some(*pid))
+            // The census counts a process's PTE tables per node, over its
+            // whole address space and every zone: what such a move changes.
+            let counted = range.is_none()
+                && zone.is_none()
+                && levels
+                    .as_deref()
+                    .is_none_or(|l| l.split(',').any(|l| l == "pte"));
+            let watch = if counted {
+                Watch::PteTables {
+                    pid: *pid,
+                    node: *node,
+                }
+            } else {
+                Watch::Elapsed(format!(
+                    "moving the page tables of process {pid} to node {node}"
+                ))
+            };
+            request("relocate", &req, ctx, json, watch)
         }
         Command::Evacuate {
             pfns,
@@ -73,7 +90,11 @@ pub fn run(inv: &Invocation) -> Result<(), Failure> {
                 pid: None,
                 node: *node,
             };
-            request("evacuate", &req, ctx, json, None)
+            let watch = Watch::Elapsed(format!(
+                "moving the page tables out of PFNs 0x{:x}-0x{:x}",
+                pfns.0, pfns.1
+            ));
+            request("evacuate", &req, ctx, json, watch)
         }
         Command::Follow { pid, interval } => follow(*pid, *interval, json),
     }
@@ -105,27 +126,15 @@ fn show(pid: u32, json: bool) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Runs a request; while it runs, shows progress on a terminal.
-fn request(
-    file: &str,
-    req: &str,
-    ctx: Context,
-    json: bool,
-    pid: Option<u32>,
-) -> Result<(), Failure> {
-    let done = AtomicBool::new(false);
-    let progress = !json && std::io::stderr().is_terminal();
-    let (outcome, result) = std::thread::scope(|s| {
-        if progress {
-            s.spawn(|| show_progress(&done, pid, ctx.node));
-        }
-        let r = kernel::request(file, req, ctx);
-        done.store(true, Ordering::Relaxed);
-        r
-    });
-    if progress {
-        eprint!("\r\x1b[K");
-    }
+/// Runs a request and prints its outcome; while it runs, shows `watch`
+/// (on a terminal, without --json).
+fn request(file: &str, req: &str, ctx: Context, json: bool, watch: Watch) -> Result<(), Failure> {
+    let run = || kernel::request(file, req, ctx);
+    let (outcome, result) = if json {
+        run()
+    } else {
+        progress::around(watch, run)
+    };
     if let Some(text) = outcome {
         let kv = key_values(&text);
         if json {
@@ -135,33 +144,6 @@ fn request(
         }
     }
     result
-}
-
-/// A progress line on stderr: elapsed time, and for a process the PTE
-/// tables already on the target node.
-fn show_progress(done: &AtomicBool, pid: Option<u32>, node: Option<u32>) {
-    let start = Instant::now();
-    // Short requests finish before anything is shown.
-    std::thread::sleep(Duration::from_millis(500));
-    while !done.load(Ordering::Relaxed) {
-        let mut line = format!("\r\x1b[K{:.1} s", start.elapsed().as_secs_f64());
-        if let (Some(pid), Some(node)) = (pid, node) {
-            if let Ok(c) = kernel::census(pid) {
-                let total: u64 = c
-                    .levels
-                    .iter()
-                    .find(|(n, _)| n == "pte")
-                    .map_or(0, |(_, v)| v.iter().sum());
-                line += &format!(
-                    ": {} of {total} PTE tables on node {node}",
-                    c.level_on("pte", node as usize)
-                );
-            }
-        }
-        eprint!("{line}");
-        let _ = std::io::stderr().flush();
-        std::thread::sleep(Duration::from_millis(500));
-    }
 }
 
 /// Keeps the process's page tables where most of its data is.

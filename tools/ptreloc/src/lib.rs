@@ -12,5 +12,6 @@ pub mod errors;
 pub mod json;
 pub mod kernel;
 pub mod nodes;
+pub mod progress;
 pub mod report;
 pub mod values;

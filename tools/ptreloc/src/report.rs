@@ -53,13 +53,21 @@ impl Census {
             .sum()
     }
 
-    /// PTE tables on `node`.
+    /// Tables of `level` on `node`.
     pub fn level_on(&self, level: &str, node: usize) -> u64 {
         self.levels
             .iter()
             .find(|(name, _)| name == level)
             .and_then(|(_, c)| c.get(node).copied())
             .unwrap_or(0)
+    }
+
+    /// Tables of `level` on every node.
+    pub fn level_total(&self, level: &str) -> u64 {
+        self.levels
+            .iter()
+            .find(|(name, _)| name == level)
+            .map_or(0, |(_, c)| c.iter().sum())
     }
 }
 
@@ -262,6 +270,7 @@ mod tests {
         assert_eq!(c.movable_off(1), 133);
         assert_eq!(c.movable_off(0), 3);
         assert_eq!(c.level_on("pte", 1), 3);
+        assert_eq!(c.level_total("pte"), 133);
         assert!(Census::parse("nonsense").is_none());
         assert!(Census::parse("level node0\npte 1 2\n").is_none());
     }
