@@ -15,7 +15,8 @@
 #                   in Debian's unmodified 7.3 kernel (FLAVOUR=debug: ours)
 #   make module     build ptreloc.ko and ptreloc_test.ko for FLAVOUR (default:
 #                   debug; also perf, debug-7.3, and stock: Debian's 7.3 kernel)
-#   make tools      build the ptreloc command-line tool (build/tools/release/ptreloc)
+#   make tools      build the ptreloc command-line tool (build/tools/release/ptreloc),
+#                   its man pages and shell completions (build/tools/man, completions)
 #   make selftests  build the kselftests
 #   make lint       rustfmt, clippy and checkpatch; fails on any finding
 #   make vm CMD=..  run a command in a guest (see scripts/vm)
@@ -81,9 +82,12 @@ selftests: kernel-ready tools
 	$(MAKE) -C selftests KSRC=$(STEST_SRC) KHDR=$(STEST_HDR) OUT=$(STESTS)
 	cp build/tools/release/ptreloc $(STESTS)/ptreloc
 
+# The binary, and its man pages and shell completions in build/tools/man/
+# and build/tools/completions/. --locked: the crates of Cargo.lock.
 tools:
-	cargo build --quiet --release --manifest-path tools/ptreloc/Cargo.toml \
+	cargo build --quiet --locked --release --manifest-path tools/ptreloc/Cargo.toml \
 		--target-dir $(top)/build/tools
+	$(top)/build/tools/release/ptreloc-docs $(top)/build/tools
 
 # Clippy: a fresh build with CLIPPY=1 in its own directory, so that every
 # Rust file is checked each time; CONFIG_WERROR makes findings fatal.

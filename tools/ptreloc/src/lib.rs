@@ -8,6 +8,7 @@
 
 pub mod args;
 pub mod cli;
+pub mod docs;
 pub mod errors;
 pub mod json;
 pub mod kernel;
