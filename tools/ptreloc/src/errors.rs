@@ -52,7 +52,7 @@ pub struct Context {
 
 const EPERM: i32 = 1;
 const ENOENT: i32 = 2;
-const ESRCH: i32 = 3;
+pub const ESRCH: i32 = 3;
 const EINTR: i32 = 4;
 const ENOMEM: i32 = 12;
 const EACCES: i32 = 13;
