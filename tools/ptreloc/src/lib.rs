@@ -15,4 +15,5 @@ pub mod kernel;
 pub mod nodes;
 pub mod progress;
 pub mod report;
+pub mod topology;
 pub mod values;
