@@ -10,6 +10,7 @@ pub mod args;
 pub mod cli;
 pub mod docs;
 pub mod errors;
+pub mod home;
 pub mod json;
 pub mod kernel;
 pub mod nodes;

@@ -1,0 +1,145 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A process's home node: the node of the CPUs its threads actually ran on,
+//! weighted by run time. Its page tables belong there; any elsewhere are
+//! misplaced.
+//!
+//! Each thread counts for the node of the CPU it last ran on, with all of
+//! its run time so far. The node with the most wins; a tie goes to the
+//! node holding more of the process's data, then to the lower node. A
+//! process with no run time at all falls back to where most of its data
+//! is. Only nodes with CPUs are candidates: a node without CPUs is never
+//! a home. `show --all` decides with this function; `follow --all` is
+//! meant to decide with it too.
+
+use crate::topology::Topology;
+
+/// One thread: the CPU it last ran on and its run time so far.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Run {
+    pub cpu: u32,
+    pub runtime_ns: u64,
+}
+
+/// What decided the home.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Basis {
+    /// The run time of its threads.
+    RunTime,
+    /// No thread had run time: where most of its data is.
+    Data,
+}
+
+impl Basis {
+    /// As `--json` writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Basis::RunTime => "run_time",
+            Basis::Data => "data",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Home {
+    pub node: usize,
+    pub basis: Basis,
+}
+
+/// The home node of a process whose threads are `runs` and whose data is
+/// `data_kb` per node; `None` if there is no node with CPUs, or neither
+/// run time nor data on one.
+pub fn home(runs: &[Run], topology: &Topology, data_kb: &[u64]) -> Option<Home> {
+    let mut weight = vec![0u64; topology.nodes()];
+    for run in runs {
+        if let Some(node) = topology.node_of(run.cpu) {
+            weight[node] = weight[node].saturating_add(run.runtime_ns);
+        }
+    }
+    let data = |node: usize| data_kb.get(node).copied().unwrap_or(0);
+    let node = topology
+        .cpu_nodes()
+        .into_iter()
+        .max_by_key(|&n| (weight[n], data(n), std::cmp::Reverse(n)))?;
+    let basis = if weight[node] > 0 {
+        Basis::RunTime
+    } else if data(node) > 0 {
+        Basis::Data
+    } else {
+        return None;
+    };
+    Some(Home { node, basis })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Node 0: CPUs 0-1; node 1: CPUs 2-3; node 2: memory only.
+    fn two_nodes() -> Topology {
+        Topology::from_cpulists([(0, "0-1"), (1, "2-3"), (2, "")]).unwrap()
+    }
+
+    fn run(cpu: u32, runtime_ns: u64) -> Run {
+        Run { cpu, runtime_ns }
+    }
+
+    fn at(node: usize, basis: Basis) -> Option<Home> {
+        Some(Home { node, basis })
+    }
+
+    #[test]
+    fn run_time_decides() {
+        let t = two_nodes();
+        // One busy thread on node 1 outweighs three idle ones on node 0,
+        // and the data on node 0.
+        let runs = [run(0, 10), run(1, 10), run(0, 10), run(3, 1000)];
+        assert_eq!(home(&runs, &t, &[1 << 20, 0]), at(1, Basis::RunTime));
+        // Threads on two CPUs of one node add up.
+        let runs = [run(0, 600), run(1, 600), run(2, 1000)];
+        assert_eq!(home(&runs, &t, &[0, 0]), at(0, Basis::RunTime));
+    }
+
+    #[test]
+    fn ties_go_to_the_data_then_the_lower_node() {
+        let t = two_nodes();
+        let runs = [run(0, 500), run(2, 500)];
+        assert_eq!(home(&runs, &t, &[4, 8]), at(1, Basis::RunTime));
+        assert_eq!(home(&runs, &t, &[8, 4]), at(0, Basis::RunTime));
+        assert_eq!(home(&runs, &t, &[8, 8]), at(0, Basis::RunTime));
+        assert_eq!(home(&runs, &t, &[]), at(0, Basis::RunTime));
+    }
+
+    #[test]
+    fn no_run_time_falls_back_to_the_data() {
+        let t = two_nodes();
+        let asleep = [run(0, 0), run(1, 0)];
+        assert_eq!(home(&asleep, &t, &[4, 8]), at(1, Basis::Data));
+        assert_eq!(home(&[], &t, &[8, 4]), at(0, Basis::Data));
+        // Nothing to go on.
+        assert_eq!(home(&asleep, &t, &[0, 0]), None);
+        assert_eq!(home(&[], &t, &[]), None);
+    }
+
+    #[test]
+    fn a_node_without_cpus_is_never_home() {
+        let t = two_nodes();
+        // All the data on node 2: the home is a node with CPUs.
+        assert_eq!(
+            home(&[run(2, 5)], &t, &[0, 0, 1 << 30]),
+            at(1, Basis::RunTime)
+        );
+        assert_eq!(home(&[], &t, &[0, 4, 1 << 30]), at(1, Basis::Data));
+        assert_eq!(home(&[], &t, &[0, 0, 1 << 30]), None);
+        // A CPU on no node (offline since) counts for none.
+        assert_eq!(home(&[run(9, 5)], &t, &[4, 0]), at(0, Basis::Data));
+        assert_eq!(home(&[run(0, 1)], &Topology::default(), &[4]), None);
+    }
+
+    #[test]
+    fn run_time_saturates() {
+        let t = two_nodes();
+        let runs = [run(0, u64::MAX), run(1, u64::MAX), run(2, 1)];
+        assert_eq!(home(&runs, &t, &[0, 0]), at(0, Basis::RunTime));
+    }
+}
