@@ -16,5 +16,6 @@ pub mod kernel;
 pub mod nodes;
 pub mod progress;
 pub mod report;
+pub mod threads;
 pub mod topology;
 pub mod values;
