@@ -38,11 +38,17 @@ pub struct Invocation {
 #[derive(Debug, Clone, PartialEq, Subcommand)]
 pub enum Command {
     /// Page tables per level and node, beside the process's data pages per
-    /// node
+    /// node; or, with --all, every process's
+    #[command(group(clap::ArgGroup::new("what").required(true).args(["pid", "all"])))]
     Show {
         /// The process
         #[arg(value_name = "pid", value_parser = pid, allow_negative_numbers = true)]
-        pid: u32,
+        pid: Option<u32>,
+        /// Every process: its page tables and data per node, its home node
+        /// (where its threads ran) and the nodes its threads may run on,
+        /// the most misplaced page tables first; then totals per node
+        #[arg(long)]
+        all: bool,
     },
     /// Move the process's page tables to <node>
     Move {
@@ -158,13 +164,48 @@ fn sentence(e: &clap::Error, args: &[String]) -> String {
                 None => format!("unknown command '{unknown}'"),
             }
         }
-        ErrorKind::MissingRequiredArgument => format!("{name} needs {arg}"),
+        // A required group, `<pid|--all>`: one of its arguments.
+        ErrorKind::MissingRequiredArgument => match arg
+            .strip_prefix('<')
+            .and_then(|a| a.strip_suffix('>'))
+            .filter(|a| a.contains('|'))
+        {
+            Some(group) => {
+                let args: Vec<String> = group
+                    .split('|')
+                    .map(|a| {
+                        if a.starts_with('-') {
+                            a.to_string()
+                        } else {
+                            format!("<{a}>")
+                        }
+                    })
+                    .collect();
+                format!("{name} needs {}", args.join(" or "))
+            }
+            None => format!("{name} needs {arg}"),
+        },
         ErrorKind::UnknownArgument if arg.starts_with('-') => {
             format!("{name} does not take {arg}")
         }
         ErrorKind::UnknownArgument => format!("{name} does not take '{arg}'"),
         ErrorKind::ArgumentConflict if context(e, ContextKind::PriorArg) == [arg.clone()] => {
             format!("{option} given twice")
+        }
+        // Two arguments of which one is taken (`show <pid>` or `--all`).
+        ErrorKind::ArgumentConflict => {
+            let mut both = [arg.clone(), context(e, ContextKind::PriorArg).join(" and ")]
+                .map(|a| a.trim_matches(['[', ']', '<', '>']).to_string())
+                .map(|a| {
+                    if a.starts_with('-') {
+                        a
+                    } else {
+                        format!("<{a}>")
+                    }
+                });
+            // The positional argument first, as in the usage.
+            both.sort_by_key(|a| a.starts_with('-'));
+            format!("{name} takes {} or {}, not both", both[0], both[1])
         }
         ErrorKind::InvalidValue if context(e, ContextKind::InvalidValue).concat().is_empty() => {
             format!("{option} needs a value")
@@ -208,7 +249,20 @@ mod tests {
 
     #[test]
     fn commands() {
-        assert_eq!(cmd("show 42"), Command::Show { pid: 42 });
+        assert_eq!(
+            cmd("show 42"),
+            Command::Show {
+                pid: Some(42),
+                all: false
+            }
+        );
+        assert_eq!(
+            cmd("show --all"),
+            Command::Show {
+                pid: None,
+                all: true
+            }
+        );
         assert_eq!(cmd("stats"), Command::Stats);
         assert!(matches!(p("--help"), Ok(Parsed::Help(_))));
         assert_eq!(
@@ -291,7 +345,10 @@ mod tests {
             ("", "no command given"),
             ("frobnicate", "unknown command 'frobnicate'"),
             ("mvoe 1", "unknown command 'mvoe' (did you mean 'move'?)"),
-            ("show", "show needs <pid>"),
+            ("show", "show needs <pid> or --all"),
+            ("show 1 --all", "show takes <pid> or --all, not both"),
+            ("show --all 1", "show takes <pid> or --all, not both"),
+            ("show --all --all", "--all given twice"),
             ("show -1", "'-1' is not a process id"),
             ("show 1 2", "show does not take '2'"),
             ("show 1 --to 1", "show does not take --to"),

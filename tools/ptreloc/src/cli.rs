@@ -9,6 +9,7 @@ use crate::args::{Command, Invocation};
 use crate::errors::{Context, Failure};
 use crate::json::{self, FollowEvent, KeyValues};
 use crate::kernel;
+use crate::overview;
 use crate::progress::{self, Watch};
 use crate::report::{self, key_values, summarize_outcome};
 
@@ -16,7 +17,8 @@ use crate::report::{self, key_values, summarize_outcome};
 pub fn run(inv: &Invocation) -> Result<(), Failure> {
     let json = inv.json;
     match &inv.command {
-        Command::Show { pid } => show(*pid, json),
+        Command::Show { pid: Some(pid), .. } => show(*pid, json),
+        Command::Show { pid: None, .. } => show_all(json),
         Command::Stats => {
             let kv = key_values(&kernel::read("stats")?);
             if json {
@@ -122,6 +124,17 @@ fn show(pid: u32, json: bool) -> Result<(), Failure> {
         json::print(&json::Show::new(pid, &census, &data));
     } else {
         print!("{}", report::format_show(pid, &census, &data));
+    }
+    Ok(())
+}
+
+/// `show --all`: one pass over every process.
+fn show_all(json: bool) -> Result<(), Failure> {
+    let overview = overview::take()?;
+    if json {
+        json::print(&json::ShowAll::new(&overview));
+    } else {
+        print!("{}", overview.format());
     }
     Ok(())
 }

@@ -4,6 +4,7 @@
 
 use serde::{Serialize, Serializer};
 
+use crate::overview::{self, Overview};
 use crate::report::{majority_node, Census};
 
 /// Prints `line` as one line of JSON.
@@ -61,6 +62,78 @@ impl<'a> Show<'a> {
     }
 }
 
+/// `show --all`: one object, the processes (most misplaced first), the
+/// totals per node, the processes refused.
+#[derive(Serialize)]
+pub struct ShowAll<'a> {
+    processes: Vec<Process<'a>>,
+    nodes: Vec<NodeTotals<'a>>,
+    refused: Vec<Refused<'a>>,
+}
+
+#[derive(Serialize)]
+struct Process<'a> {
+    pid: u32,
+    comm: &'a str,
+    home: Option<usize>,
+    home_basis: Option<&'static str>,
+    misplaced: u64,
+    tables: Tables<'a>,
+    tables_per_node: &'a [u64],
+    data_kb: &'a [u64],
+    allowed_nodes: &'a [usize],
+}
+
+#[derive(Serialize)]
+struct NodeTotals<'a> {
+    node: usize,
+    cpus: &'a str,
+    tables: u64,
+    misplaced: u64,
+    data_kb: u64,
+}
+
+#[derive(Serialize)]
+struct Refused<'a> {
+    pid: u32,
+    error: &'a str,
+}
+
+impl<'a> ShowAll<'a> {
+    pub fn new(o: &'a Overview) -> Self {
+        let process = |p: &'a overview::Process| Process {
+            pid: p.pid,
+            comm: &p.comm,
+            home: p.home.map(|h| h.node),
+            home_basis: p.home.map(|h| h.basis.name()),
+            misplaced: p.misplaced,
+            tables: Tables(&p.census.levels),
+            tables_per_node: &p.tables,
+            data_kb: &p.data_kb,
+            allowed_nodes: &p.allowed_nodes,
+        };
+        let node = |t: &'a overview::NodeTotals| NodeTotals {
+            node: t.node,
+            cpus: &t.cpus,
+            tables: t.tables,
+            misplaced: t.misplaced,
+            data_kb: t.data_kb,
+        };
+        Self {
+            processes: o.processes.iter().map(process).collect(),
+            nodes: o.totals.iter().map(node).collect(),
+            refused: o
+                .refused
+                .iter()
+                .map(|r| Refused {
+                    pid: r.pid,
+                    error: &r.error,
+                })
+                .collect(),
+        }
+    }
+}
+
 /// One line per event of `follow`.
 #[derive(Serialize)]
 #[serde(tag = "event", rename_all = "lowercase")]
@@ -103,6 +176,42 @@ mod tests {
              \"data_kb\":[0,524288],\"data_majority_node\":1}"
         );
         assert!(line(&Show::new(42, &c, &[0, 0])).ends_with("\"data_majority_node\":null}"));
+    }
+
+    #[test]
+    fn show_all() {
+        use crate::home::Run;
+        use crate::overview::{Overview, Process, Refused};
+        use crate::threads::Threads;
+        use crate::topology::Topology;
+
+        let t = Topology::from_cpulists([(0, "0-1"), (1, "")]).unwrap();
+        let c =
+            Census::parse("level node0 node1\npgd 1 0\np4d folded\npud 0 1\npmd 0 1\npte 2 30\n")
+                .unwrap();
+        let threads = Threads {
+            comm: "a \"b\"".into(),
+            runs: vec![Run {
+                cpu: 1,
+                runtime_ns: 5,
+            }],
+            allowed_nodes: vec![0],
+        };
+        let p = Process::new(9, threads, c, vec![8, 4096], &t);
+        let refused = vec![Refused {
+            pid: 3,
+            error: "x".into(),
+        }];
+        assert_eq!(
+            line(&ShowAll::new(&Overview::new(vec![p], refused, &t))),
+            "{\"processes\":[{\"pid\":9,\"comm\":\"a \\\"b\\\"\",\"home\":0,\
+             \"home_basis\":\"run_time\",\"misplaced\":32,\
+             \"tables\":{\"pgd\":[1,0],\"pud\":[0,1],\"pmd\":[0,1],\"pte\":[2,30]},\
+             \"tables_per_node\":[3,32],\"data_kb\":[8,4096],\"allowed_nodes\":[0]}],\
+             \"nodes\":[{\"node\":0,\"cpus\":\"0-1\",\"tables\":3,\"misplaced\":0,\"data_kb\":8},\
+             {\"node\":1,\"cpus\":\"\",\"tables\":32,\"misplaced\":32,\"data_kb\":4096}],\
+             \"refused\":[{\"pid\":3,\"error\":\"x\"}]}"
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod home;
 pub mod json;
 pub mod kernel;
 pub mod nodes;
+pub mod overview;
 pub mod progress;
 pub mod report;
 pub mod threads;

@@ -62,6 +62,17 @@ impl Census {
             .unwrap_or(0)
     }
 
+    /// Page-table pages of every level (PGD included) per node.
+    pub fn per_node(&self) -> Vec<u64> {
+        let mut sum = vec![0; self.nodes];
+        for (_, counts) in &self.levels {
+            for (s, c) in sum.iter_mut().zip(counts) {
+                *s += c;
+            }
+        }
+        sum
+    }
+
     /// Tables of `level` on every node.
     pub fn level_total(&self, level: &str) -> u64 {
         self.levels
@@ -271,6 +282,7 @@ mod tests {
         assert_eq!(c.movable_off(0), 3);
         assert_eq!(c.level_on("pte", 1), 3);
         assert_eq!(c.level_total("pte"), 133);
+        assert_eq!(c.per_node(), vec![134, 3]);
         assert!(Census::parse("nonsense").is_none());
         assert!(Census::parse("level node0\npte 1 2\n").is_none());
     }
