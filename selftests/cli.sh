@@ -3,15 +3,15 @@
 #
 # The ptreloc command-line tool end to end, in the guest: exit statuses, that
 # bad arguments never reach the kernel, show/move/follow/evacuate/stats on
-# a workload whose data migratepages moves between the nodes, and that every
-# --json output parses. Installed as BIN_DIR/cli next to BIN_DIR/ptreloc and
+# a workload whose data migratepages moves between the nodes, show --all
+# beside show <pid>, and that every --json output parses. Installed as BIN_DIR/cli next to BIN_DIR/ptreloc and
 # BIN_DIR/workload.py. Prints TAP and the harness's "# Totals:" line.
 #
 # usage: cli [BIN_DIR]
 set -u
 bin_dir=${1:-$(dirname "$(readlink -f "$0")")}
 ptreloc=$bin_dir/ptreloc
-n=0 pass=0 fail=0 skip=0 total=12
+n=0 pass=0 fail=0 skip=0 total=13
 tmp=$(mktemp -d)
 wl=
 cleanup() {
@@ -32,6 +32,42 @@ ok() { # ok COND-STATUS NAME
 # json FILE EXPR: evaluate a Python expression on the parsed JSON (as j).
 json() {
 	python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); sys.exit(0 if eval(sys.argv[2]) else 1)' "$1" "$2"
+}
+
+# show_all ALL ONE PID: in `show --all --json` (ALL), process PID has the
+# census of `show PID --json` (ONE), its home is node 0 (its threads run
+# there), and its misplaced tables are exactly its tables elsewhere; the
+# node totals are the sums over the processes, which are in order. Prints
+# the workload's line and what differs.
+show_all() {
+	python3 - "$@" <<'PY'
+import json, sys
+a = json.load(open(sys.argv[1])); one = json.load(open(sys.argv[2])); pid = int(sys.argv[3])
+procs = a["processes"]; bad = []
+mine = [p for p in procs if p["pid"] == pid]
+if len(mine) != 1:
+    print(f"# process {pid} is listed {len(mine)} times"); sys.exit(1)
+p = mine[0]; print("#", json.dumps(p))
+nodes = len(p["tables"]["pgd"])
+per_node = [sum(c[n] for c in p["tables"].values()) for n in range(nodes)]
+for what, ok in [("tables as show <pid>", p["tables"] == one["tables"]),
+                 ("tables_per_node", p["tables_per_node"] == per_node),
+                 ("home 0 by run time", (p["home"], p["home_basis"]) == (0, "run_time")),
+                 ("may run on node 0", p["allowed_nodes"] == [0]),
+                 ("misplaced = tables off node 0", p["misplaced"] == sum(per_node[1:]))]:
+    ok or bad.append(what)
+for t in a["nodes"]:
+    n = t["node"]
+    ok = (t["tables"] == sum(q["tables_per_node"][n] for q in procs) and
+          t["data_kb"] == sum(q["data_kb"][n] for q in procs) and
+          t["misplaced"] == sum(q["tables_per_node"][n] for q in procs
+                                if q["home"] is not None and q["home"] != n))
+    ok or bad.append(f"node {n} totals")
+keys = [(-q["misplaced"], q["pid"]) for q in procs]
+keys == sorted(keys) or bad.append("order")
+bad and print("# wrong:", ", ".join(bad))
+sys.exit(1 if bad else 0)
+PY
 }
 
 # run NAME EXPECTED-STATUS ARGS...: output in $tmp/out, stderr in $tmp/err
@@ -94,6 +130,13 @@ migratepages "$wl" 0 1 &&
 	run 0 show "$wl" && grep -q "page tables are elsewhere: ptreloc move $wl --to 1" "$tmp/out"
 ok $? "after migratepages the data is on node 1, the page tables stayed on node 0"
 
+# show --all now, for the check after the move: the data is on node 1,
+# every table still on node 0, where the threads run.
+r_all0=1
+"$ptreloc" show --all --json >"$tmp/all0" 2>"$tmp/err" &&
+	"$ptreloc" show "$wl" --json >"$tmp/one0" 2>>"$tmp/err" && r_all0=0
+sed 's/^/# /' "$tmp/err"
+
 # Upper tables whose span covers more files than a batch may lock (a Python
 # process maps dozens of libraries) stay, and are counted as skipped.
 run 0 move "$wl" --to 1 --json && cp "$tmp/out" "$tmp/moved" &&
@@ -105,6 +148,21 @@ left = t["pte"][0] + t["pmd"][0] + t["pud"][0]
 skipped = m["skipped_crowded"] + m["skipped_contended"] + m["skipped_changed"] + m["skipped_hugetlb_tables"]
 sys.exit(0 if t["pte"][0] == 0 and left == skipped else 1)' "$tmp/moved" "$tmp/show1"
 ok $? "move --to 1: status ok, every PTE table on node 1, every upper table there or skipped"
+
+# The workload's home is node 0 (--cpunodebind=0) wherever its data is: no
+# table misplaced before the move, every one moved to node 1 after it.
+echo "# before the move:"
+[ $r_all0 = 0 ] && show_all "$tmp/all0" "$tmp/one0" "$wl" &&
+	json "$tmp/all0" "[p for p in j['processes'] if p['pid'] == $wl][0]['misplaced'] == 0" &&
+	json "$tmp/one0" 'j["data_majority_node"] == 1' &&
+	echo "# after the move:" &&
+	"$ptreloc" show --all --json >"$tmp/all1" &&
+	run 0 show "$wl" --json && show_all "$tmp/all1" "$tmp/out" "$wl" &&
+	python3 -c 'import json,sys
+p = [p for p in json.load(open(sys.argv[1]))["processes"] if p["pid"] == int(sys.argv[3])][0]
+sys.exit(0 if p["misplaced"] >= json.load(open(sys.argv[2]))["pte_moved"] > 0 else 1)' "$tmp/all1" "$tmp/moved" "$wl" &&
+	run 0 show --all && grep -qE "^ *$wl python3 +0 +[1-9][0-9]* " "$tmp/out" && grep -q "^node1 " "$tmp/out"
+ok $? "show --all: the workload's home is where its threads run (node 0), its misplaced tables those elsewhere; node totals add up"
 
 run 0 move "$wl" --to 0 --levels pte --range 0x0-0x7ffffffff000 &&
 	grep -q "^  pte: [1-9][0-9]* moved" "$tmp/out" && ! grep -q "^  pmd:" "$tmp/out" &&
