@@ -33,7 +33,8 @@ pub struct Process {
     /// The nodes of the CPUs its threads may run on.
     pub allowed_nodes: Vec<usize>,
     pub home: Option<Home>,
-    /// Page-table pages (every level) not on the home node; 0 without one.
+    /// Tables of the levels that move (PTE, PMD, PUD) not on the home
+    /// node; 0 without one. The PGD never moves, so it is never counted.
     pub misplaced: u64,
 }
 
@@ -47,9 +48,7 @@ impl Process {
     ) -> Self {
         let home = home::home(&threads.runs, topology, &data_kb);
         let tables = census.per_node();
-        let misplaced = home.map_or(0, |h| {
-            tables.iter().sum::<u64>() - tables.get(h.node).copied().unwrap_or(0)
-        });
+        let misplaced = home.map_or(0, |h| census.movable_off(h.node));
         Self {
             pid,
             comm: threads.comm,
@@ -79,7 +78,7 @@ pub struct NodeTotals {
     pub cpus: String,
     /// Page-table pages on the node.
     pub tables: u64,
-    /// Of those, the ones whose process's home is another node.
+    /// Of those, the movable ones whose process's home is another node.
     pub misplaced: u64,
     pub data_kb: u64,
 }
@@ -118,7 +117,7 @@ impl Overview {
                 t.tables += p.tables[n];
                 t.data_kb += p.data_kb[n];
                 if p.home.is_some_and(|h| h.node != n) {
-                    t.misplaced += p.tables[n];
+                    t.misplaced += p.census.movable_on(n);
                 }
             }
         }
@@ -400,9 +399,10 @@ mod tests {
     fn misplaced_and_sorted() {
         let o = sample();
         let order: Vec<(u32, u64)> = o.processes.iter().map(|p| (p.pid, p.misplaced)).collect();
-        // python3: pgd, pud, pmd and 130 PTE tables on node 0, home 1.
-        // sleeper: home 1 by its data; its PGD, PUD and PMD are on node 0.
-        assert_eq!(order, vec![(4242, 133), (99, 3), (7, 0)]);
+        // python3: pgd, pud, pmd and 130 PTE tables on node 0, home 1: the
+        // PGD never moves and is not counted. sleeper: home 1 by its data;
+        // its PUD and PMD are on node 0.
+        assert_eq!(order, vec![(4242, 132), (99, 2), (7, 0)]);
         let sleeper = &o.processes[1];
         assert_eq!(
             sleeper.home,
@@ -427,7 +427,7 @@ mod tests {
                 sum(&|p| if p.home.unwrap().node == n {
                     0
                 } else {
-                    p.tables[n]
+                    p.census.movable_on(n)
                 })
             );
         }
@@ -436,7 +436,7 @@ mod tests {
             o.processes.iter().map(|p| p.misplaced).sum::<u64>()
         );
         assert_eq!(o.totals[0].tables, 15 + 133 + 3);
-        assert_eq!(o.totals[0].misplaced, 133 + 3);
+        assert_eq!(o.totals[0].misplaced, 132 + 2);
         assert_eq!(o.totals[1].misplaced, 0);
         assert_eq!(o.totals[1].cpus, "2-3");
     }
@@ -451,15 +451,15 @@ mod tests {
             [
                 "                                          page tables    data (MiB)",
                 "    pid comm             home misplaced  node0  node1  node0  node1  may run on",
-                "   4242 python3             1       133    133      2      2    256  0-1",
-                "     99 sleeper            1*         3      3      2      0     <1  0-1",
+                "   4242 python3             1       132    133      2      2    256  0-1",
+                "     99 sleeper            1*         2      3      2      0     <1  0-1",
                 "      7 ss?hd               0         0     15      0      3      0  0-1",
             ]
         );
         assert!(out.contains("\n* home from the data: no thread has run time\n"));
         assert!(out.contains(
             "\nnode   cpus          page tables  misplaced  data (MiB)\n\
-             node0  0-1                   151        136           5\n\
+             node0  0-1                   151        134           5\n\
              node1  2-3                     4          0         256\n"
         ));
         assert!(out.ends_with("not shown, 1 refused: pid 55: the census failed: x\n"));

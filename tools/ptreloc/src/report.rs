@@ -38,6 +38,14 @@ impl Census {
         Some(Self { nodes, levels })
     }
 
+    /// Tables of the movable levels (PTE, PMD, PUD) on `node`.
+    pub fn movable_on(&self, node: usize) -> u64 {
+        ["pte", "pmd", "pud"]
+            .iter()
+            .map(|level| self.level_on(level, node))
+            .sum()
+    }
+
     /// Tables of the movable levels (PTE, PMD, PUD) not on `node`.
     pub fn movable_off(&self, node: usize) -> u64 {
         self.levels
