@@ -8,9 +8,12 @@
 //! its run time so far. The node with the most wins; a tie goes to the
 //! node holding more of the process's data, then to the lower node. A
 //! process with no run time at all falls back to where most of its data
-//! is. Only nodes with CPUs are candidates: a node without CPUs is never
-//! a home. `show --all` decides with this function; `follow --all` is
-//! meant to decide with it too.
+//! is. A CPU counts for the node whose memory is local to it (its own, or
+//! for a node without memory the nearest that has some), so a home can
+//! always hold page tables; and a node without CPUs (a memory-only tier) is
+//! never a home unless it is the local memory of some CPUs. `show --all`
+//! decides with this function; `follow --all` is meant to decide with it
+//! too.
 
 use crate::topology::Topology;
 
@@ -53,6 +56,7 @@ pub fn home(runs: &[Run], topology: &Topology, data_kb: &[u64]) -> Option<Home> 
     let mut weight = vec![0u64; topology.nodes()];
     for run in runs {
         if let Some(node) = topology.node_of(run.cpu) {
+            let node = topology.memory_node(node);
             weight[node] = weight[node].saturating_add(run.runtime_ns);
         }
     }
@@ -60,6 +64,7 @@ pub fn home(runs: &[Run], topology: &Topology, data_kb: &[u64]) -> Option<Home> 
     let node = topology
         .cpu_nodes()
         .into_iter()
+        .map(|n| topology.memory_node(n))
         .max_by_key(|&n| (weight[n], data(n), std::cmp::Reverse(n)))?;
     let basis = if weight[node] > 0 {
         Basis::RunTime
@@ -134,6 +139,21 @@ mod tests {
         // A CPU on no node (offline since) counts for none.
         assert_eq!(home(&[run(9, 5)], &t, &[4, 0]), at(0, Basis::Data));
         assert_eq!(home(&[run(0, 1)], &Topology::default(), &[4]), None);
+    }
+
+    #[test]
+    fn cpus_without_memory_count_for_the_nearest_memory() {
+        // Node 2 has CPU 4 and no memory; node 1, its nearest with memory.
+        let t = Topology::from_cpulists([(0, "0-1"), (1, "2-3"), (2, "4")])
+            .unwrap()
+            .with_memory(
+                &[0, 1],
+                &[vec![10, 20, 30], vec![20, 10, 15], vec![30, 15, 10]],
+            );
+        assert_eq!(home(&[run(4, 10)], &t, &[0, 0, 0]), at(1, Basis::RunTime));
+        // With CPU 2's time too, node 1 wins over node 0's heavier thread.
+        let runs = [run(0, 15), run(2, 10), run(4, 10)];
+        assert_eq!(home(&runs, &t, &[0, 0, 0]), at(1, Basis::RunTime));
     }
 
     #[test]

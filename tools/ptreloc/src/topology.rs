@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Which node each CPU is on, from `/sys/devices/system/node/node<N>/cpulist`.
-//! A node without CPUs (memory only) has an empty list.
+//! Which node each CPU is on, from `/sys/devices/system/node/node<N>/cpulist`,
+//! and which node holds the memory local to it. A node without CPUs
+//! (memory only) has an empty list; a node without memory (CPUs only)
+//! takes its memory from the nearest node that has some, by `distance`,
+//! as the kernel's `numa_mem_id()` does.
 
 use crate::kernel::FileBuf;
 use crate::nodes;
@@ -19,6 +22,9 @@ pub struct Topology {
     /// `cpulists[node]`, as sysfs writes them (`""` for a node without
     /// CPUs or without a directory).
     cpulists: Vec<String>,
+    /// `memory_node[node]`: the node itself if it has memory, else the
+    /// nearest one that has; empty when every node counts as having some.
+    memory_node: Vec<usize>,
 }
 
 impl Topology {
@@ -43,8 +49,35 @@ impl Topology {
         Some(t)
     }
 
+    /// Says which nodes have memory, and how far apart nodes are
+    /// (`distance[a][b]`, as in `node<a>/distance`); a missing distance
+    /// counts as far.
+    pub fn with_memory(mut self, has_memory: &[usize], distance: &[Vec<u32>]) -> Self {
+        let far = |a: usize, b: usize| {
+            distance
+                .get(a)
+                .and_then(|d| d.get(b))
+                .copied()
+                .unwrap_or(u32::MAX)
+        };
+        self.memory_node = (0..self.nodes())
+            .map(|node| {
+                if has_memory.contains(&node) {
+                    return node;
+                }
+                has_memory
+                    .iter()
+                    .copied()
+                    .min_by_key(|&m| (far(node, m), m))
+                    .unwrap_or(node)
+            })
+            .collect();
+        self
+    }
+
     /// This machine's, from sysfs: every `node<N>` directory's `cpulist`
-    /// (an unreadable or malformed one counts as no CPUs).
+    /// (an unreadable or malformed one counts as no CPUs) and `distance`,
+    /// and `has_memory` (unreadable: every node has memory).
     pub fn read() -> Self {
         let mut lists = Vec::new();
         let mut buf = FileBuf::default();
@@ -69,7 +102,35 @@ impl Topology {
             };
             lists.push((node, list));
         }
-        Self::from_cpulists(lists.iter().map(|(n, l)| (*n, l.as_str()))).unwrap_or_default()
+        let t =
+            Self::from_cpulists(lists.iter().map(|(n, l)| (*n, l.as_str()))).unwrap_or_default();
+        let Some(has_memory) = buf
+            .read(&format!("{NODE_DIR}/has_memory"))
+            .ok()
+            .and_then(|()| nodes::parse_list(buf.text().trim()))
+        else {
+            return t;
+        };
+        let has_memory: Vec<usize> = has_memory.into_iter().map(|n| n as usize).collect();
+        let distance: Vec<Vec<u32>> = (0..t.nodes())
+            .map(
+                |node| match buf.read(&format!("{NODE_DIR}/node{node}/distance")) {
+                    Ok(()) => buf
+                        .text()
+                        .split_whitespace()
+                        .map(|d| d.parse().unwrap_or(u32::MAX))
+                        .collect(),
+                    Err(_) => Vec::new(),
+                },
+            )
+            .collect();
+        t.with_memory(&has_memory, &distance)
+    }
+
+    /// The node whose memory is local to `node`'s CPUs: `node` itself
+    /// unless it has no memory.
+    pub fn memory_node(&self, node: usize) -> usize {
+        self.memory_node.get(node).copied().unwrap_or(node)
     }
 
     /// The node of `cpu`, if it is on one.
@@ -138,6 +199,29 @@ mod tests {
         assert_eq!(marked, vec![true, false, true]);
         assert!(t.mark_nodes("0-x", &mut marked).is_none());
         assert!(Topology::from_cpulists([(0, "1-0")]).is_none());
+    }
+
+    #[test]
+    fn memoryless_nodes_take_the_nearest_memory() {
+        // Node 0: CPUs and memory; node 1: memory only (far); node 2: CPUs
+        // only, nearer to node 1 than to node 0.
+        let t = Topology::from_cpulists([(0, "0-1"), (1, ""), (2, "2")])
+            .unwrap()
+            .with_memory(
+                &[0, 1],
+                &[vec![10, 30, 20], vec![30, 10, 15], vec![20, 15, 10]],
+            );
+        assert_eq!(t.memory_node(0), 0);
+        assert_eq!(t.memory_node(1), 1);
+        assert_eq!(t.memory_node(2), 1);
+        // Equally far: the lower node.
+        let t = Topology::from_cpulists([(0, "0"), (1, "1"), (2, "2")])
+            .unwrap()
+            .with_memory(&[0, 1], &[vec![], vec![], vec![20, 20, 10]]);
+        assert_eq!(t.memory_node(2), 0);
+        // Without has_memory, every node is its own.
+        let t = Topology::from_cpulists([(0, "0"), (1, "")]).unwrap();
+        assert_eq!(t.memory_node(1), 1);
     }
 
     #[test]
