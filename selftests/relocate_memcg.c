@@ -187,6 +187,25 @@ static int limit_to_current_plus(const char *cg, long pages)
 }
 
 /*
+ * The page-table count of a memcg, as of a stats flush that started after
+ * the caller's last change to it. A read of memory.stat flushes the stats
+ * only once more than 64 updates per online CPU are pending; a relocation of
+ * 32 tables makes 64 (32 charged, 32 uncharged), so a read right after it
+ * may show the count from before, or with the new tables and without the
+ * freed ones (which made a test fail once). The kernel flushes every memcg
+ * every 2 s (FLUSH_TIME, both kernel lines): wait for one. The flush covers
+ * every memcg, so a second cgroup may be read right after.
+ */
+static long memcg_pagetables(const char *cg)
+{
+	char path[256];
+
+	sleep(4);
+	snprintf(path, sizeof(path), "%s/memory.stat", cg);
+	return file_number(path, "\npagetables ");
+}
+
+/*
  * A process that faulted its tables in one cgroup and moved to another:
  * their replacements are charged where they were (cgroup v2 leaves charges
  * behind), so neither cgroup's page-table count changes, and the new
@@ -205,7 +224,7 @@ TEST_F_TIMEOUT(memcg, charge_stays_after_the_process_moved, 300)
 	ASSERT_TRUE(mkdir(CG2, 0755) == 0 || errno == EEXIST);
 	snprintf(pid, sizeof(pid), "%d", t.pid);
 	ASSERT_EQ(0, ctl_write_path(CG2 "/cgroup.procs", pid));
-	a_before = file_number(CG "/memory.stat", "\npagetables ");
+	a_before = memcg_pagetables(CG);
 	b_before = file_number(CG2 "/memory.stat", "\npagetables ");
 	ASSERT_LE((long)(BIG_LEN / PMD_SZ * 4096), a_before);
 	/* One batch: more tables than the per-CPU charge stock covers. */
@@ -214,7 +233,7 @@ TEST_F_TIMEOUT(memcg, charge_stays_after_the_process_moved, 300)
 	ret = relocate(t.pid, 1, (unsigned long)t.p, (unsigned long)t.p + BIG_LEN, &o);
 	ASSERT_EQ(0, ctl_write_path(CG2 "/memory.max", "max"));
 	ASSERT_EQ(0, ctl_write("batch", old_batch));
-	a_after = file_number(CG "/memory.stat", "\npagetables ");
+	a_after = memcg_pagetables(CG);
 	b_after = file_number(CG2 "/memory.stat", "\npagetables ");
 	TH_LOG("pagetables: first cgroup %ld -> %ld, second %ld -> %ld (relocate: %d, %ld moved)",
 	       a_before, a_after, b_before, b_after, ret, o.moved);
@@ -276,13 +295,15 @@ TEST_F_TIMEOUT(memcg, charge_follows_the_process, 300)
 	struct target t;
 
 	ASSERT_EQ(0, start_target(&t, CG "/cgroup.procs", MAP_LEN));
-	stat_before = file_number(CG "/memory.stat", "\npagetables ");
+	stat_before = memcg_pagetables(CG);
 	pte_before = vm_pte_kb(t.pid);
 	ASSERT_LT(0, stat_before);
 	ASSERT_EQ(0, relocate(t.pid, 1, (unsigned long)t.p, (unsigned long)t.p + MAP_LEN, &o));
 	ASSERT_EQ((long)(MAP_LEN / PMD_SZ), o.moved);
-	stat_after = file_number(CG "/memory.stat", "\npagetables ");
+	stat_after = memcg_pagetables(CG);
 	pte_after = vm_pte_kb(t.pid);
+	TH_LOG("pagetables %ld -> %ld, VmPTE %ld -> %ld kB (%ld moved)",
+	       stat_before, stat_after, pte_before, pte_after, o.moved);
 	/* The same number of tables, charged to the same memcg. */
 	ASSERT_EQ(stat_before, stat_after);
 	ASSERT_EQ(pte_before, pte_after);
@@ -328,9 +349,9 @@ TEST_F_TIMEOUT(memcg, uncharged_tables_stay_uncharged, 300)
 	}
 	snprintf(pid, sizeof(pid), "%d", getpid());
 	ASSERT_EQ(0, ctl_write_path(CG "/cgroup.procs", pid));
-	before = file_number(CG "/memory.stat", "\npagetables ");
+	before = memcg_pagetables(CG);
 	ret = relocate(t.pid, 1, (unsigned long)t.p, (unsigned long)t.p + MAP_LEN, &o);
-	after = file_number(CG "/memory.stat", "\npagetables ");
+	after = memcg_pagetables(CG);
 	ASSERT_EQ(0, ctl_write_path(own, pid));
 	TH_LOG("pagetables of the writer's cgroup: %ld -> %ld (relocate: %d, %ld moved)",
 	       before, after, ret, o.moved);
