@@ -13,7 +13,7 @@
 //! |---|---|---|
 //! | [`Batch::collect`] -> [`Collected`] | 1. choose, allocate | VMA write locks; the PMD lock to count deposits |
 //! | [`Collected::install`] -> [`Installed`] | 2-4. lock, re-check, copy, install | rmap write locks, held on; slot and table locks per table |
-//! | [`Installed::flush`] -> [`Flushed`] | 5. flush every CPU | - |
+//! | [`Installed::flush`] -> [`Flushed`] | 5. flush the mm's CPUs | - |
 //! | [`Flushed::reconcile`] -> [`Reconciled`] | 6. carry over A/D | old and new table locks per table |
 //! | [`Reconciled::retire`] | 7. unlock; free after a grace period | - |
 //!
@@ -30,11 +30,11 @@ use core::ptr::NonNull;
 use kernel::c_str;
 use kernel::prelude::*;
 
-use crate::flush::flush_all_cpus;
+use crate::flush::flush_mm;
 use crate::level::Level;
 use crate::locks::{Contended, RmapLocks, SpinGuard, MAX_RMAP_LOCKS};
 use crate::memcg::Charges;
-use crate::mm::MmapWriteGuard;
+use crate::mm::{MmapWriteGuard, PinnedMm};
 use crate::outcome::Outcome;
 use crate::placement::{Quarantine, Target};
 use crate::sys;
@@ -152,7 +152,8 @@ struct Installed<'g> {
     _lock: PhantomData<&'g MmapWriteGuard<'g>>,
 }
 
-/// Step 5 done: no CPU can reach an old table any more.
+/// Step 5 done: no CPU can reach an old table any more without flushing
+/// first.
 struct Flushed<'g>(Installed<'g>);
 
 /// Step 6 done: every A/D bit set in an old table is in its replacement.
@@ -196,7 +197,10 @@ impl<'g> Batch<'g> {
             installed.inject(inject);
         }
         let out_of_memory = installed.out_of_memory;
-        installed.flush(out).reconcile(out).retire(retired);
+        installed
+            .flush(self.guard.mm(), out)
+            .reconcile(out)
+            .retire(retired);
         if out_of_memory {
             return Err(ENOMEM);
         }
@@ -490,11 +494,12 @@ impl<'g> Installed<'g> {
         }
     }
 
-    /// Step 5: flushes TLBs and paging-structure caches on every CPU, once
-    /// for the whole batch.
-    fn flush(self, out: &mut Outcome) -> Flushed<'g> {
+    /// Step 5: flushes TLBs and paging-structure caches of the CPUs that may
+    /// hold `mm`'s translations, and makes every other CPU flush before it
+    /// next runs `mm`; once for the whole batch.
+    fn flush(self, mm: &PinnedMm, out: &mut Outcome) -> Flushed<'g> {
         if !self.replaced.is_empty() {
-            flush_all_cpus();
+            flush_mm(mm);
             out.flushes += 1;
         }
         Flushed(self)
@@ -519,8 +524,9 @@ impl<'g> Flushed<'g> {
                     .filter(|ptl| *ptl != r.lock)
                     // SAFETY: valid (above); its own lock, nested under `old`'s.
                     .map(|ptl| unsafe { SpinGuard::lock(ptl, sys::NESTING_SECOND) });
-                // SAFETY: `new` replaced `old`, all CPUs were flushed since
-                // (this is a `Flushed`), and both locks plus the mmap, VMA and
+                // SAFETY: `new` replaced `old`, every CPU that could use `old`
+                // was flushed since (this is a `Flushed`), and both locks plus
+                // the mmap, VMA and
                 // rmap locks are held.
                 unsafe { table::reconcile(r.old, r.new) }
             };

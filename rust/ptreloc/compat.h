@@ -8,8 +8,11 @@
 #ifndef PTRELOC_COMPAT_H
 #define PTRELOC_COMPAT_H
 
+#include <linux/atomic.h>
+#include <linux/mm_types.h>
 #include <linux/rmap.h>
 #include <linux/rwsem.h>
+#include <asm/cpufeature.h>
 
 /* Kbuild defines it on the 7.x line. */
 #ifdef PTRELOC_KERNEL_7
@@ -30,6 +33,40 @@ static inline int anon_vma_trylock_write(struct anon_vma *anon_vma)
 static inline void anon_vma_unlock_write(struct anon_vma *anon_vma)
 {
 	up_write(&anon_vma->root->rwsem);
+}
+#endif
+
+/*
+ * Both lines keep the x86 TLB-generation helpers under #ifndef MODULE in
+ * asm/tlbflush.h; their fields are public. These are their bodies there.
+ *
+ * The full barrier of the increment orders the page-table stores before it
+ * against a later read of mm_cpumask(), and pairs with switch_mm_irqs_off(),
+ * which sets its CPU's bit in the mask before it reads tlb_gen.
+ */
+static inline u64 inc_mm_tlb_gen(struct mm_struct *mm)
+{
+	return atomic64_inc_return(&mm->context.tlb_gen);
+}
+
+/*
+ * A global ASID (7.x, AMD INVLPGB) is the same on every CPU; the kernel
+ * keeps it coherent with broadcast invalidations only, so its mm's
+ * mm_cpumask() and tlb_gen do not say which CPUs may hold its entries.
+ * 6.12 has no global ASIDs.
+ */
+#if defined(PTRELOC_KERNEL_7) && defined(CONFIG_BROADCAST_TLB_FLUSH)
+static inline u16 mm_global_asid(struct mm_struct *mm)
+{
+	if (!cpu_feature_enabled(X86_FEATURE_INVLPGB))
+		return 0;
+	/* Pairs with the store-release in mm_assign_global_asid(). */
+	return smp_load_acquire(&mm->context.global_asid);
+}
+#else
+static inline u16 mm_global_asid(struct mm_struct *mm)
+{
+	return 0;
 }
 #endif
 

@@ -38,8 +38,8 @@ use crate::text::TextBuf;
 use crate::words::ParseError;
 use crate::x86;
 
-/// Default PTE tables per mmap-lock hold. A batch shares one TLB flush on
-/// every CPU and one round of rmap locking. Measured on a 1 GiB mapping (512
+/// Default PTE tables per mmap-lock hold. A batch shares one TLB flush of
+/// the mm's CPUs and one round of rmap locking. Measured on a 1 GiB mapping (512
 /// tables, `Documentation/design.rst`): 64 is about 4x faster than 8 with no
 /// longer a hold, and within 1.5x of a single batch, whose hold is 2-4x as long.
 const DEFAULT_BATCH: usize = 64;

@@ -384,6 +384,27 @@ void ptreloc_on_each_cpu(smp_call_func_t func, void *info, int wait)
 	on_each_cpu(func, info, wait);
 }
 
+void ptreloc_on_each_cpu_mask(const struct cpumask *mask, smp_call_func_t func,
+			      void *info, bool wait)
+{
+	on_each_cpu_mask(mask, func, info, wait);
+}
+
+struct cpumask *ptreloc_mm_cpumask(struct mm_struct *mm)
+{
+	return mm_cpumask(mm);
+}
+
+u64 ptreloc_inc_mm_tlb_gen(struct mm_struct *mm)
+{
+	return inc_mm_tlb_gen(mm);
+}
+
+u16 ptreloc_mm_global_asid(struct mm_struct *mm)
+{
+	return mm_global_asid(mm);
+}
+
 bool ptreloc_boot_cpu_has(u16 feature)
 {
 	return boot_cpu_has(feature);

@@ -77,6 +77,11 @@ struct mem_cgroup *ptreloc_folio_memcg(struct folio *folio);
 bool ptreloc_mem_cgroup_tryget(struct mem_cgroup *memcg);
 struct mem_cgroup *ptreloc_parent_mem_cgroup(struct mem_cgroup *memcg);
 void ptreloc_on_each_cpu(smp_call_func_t func, void *info, int wait);
+void ptreloc_on_each_cpu_mask(const struct cpumask *mask, smp_call_func_t func,
+			      void *info, bool wait);
+struct cpumask *ptreloc_mm_cpumask(struct mm_struct *mm);
+u64 ptreloc_inc_mm_tlb_gen(struct mm_struct *mm);
+u16 ptreloc_mm_global_asid(struct mm_struct *mm);
 bool ptreloc_boot_cpu_has(u16 feature);
 void ptreloc___flush_tlb_global(void);
 void ptreloc___flush_tlb_local(void);

@@ -153,6 +153,15 @@ extern "C" {
         info: *mut c_void,
         wait: c_int,
     );
+    pub(crate) fn ptreloc_on_each_cpu_mask(
+        mask: *const bindings::cpumask,
+        func: unsafe extern "C" fn(*mut c_void),
+        info: *mut c_void,
+        wait: bool,
+    );
+    pub(crate) fn ptreloc_mm_cpumask(mm: *mut mm_struct) -> *mut bindings::cpumask;
+    pub(crate) fn ptreloc_inc_mm_tlb_gen(mm: *mut mm_struct) -> u64;
+    pub(crate) fn ptreloc_mm_global_asid(mm: *mut mm_struct) -> u16;
     fn ptreloc_boot_cpu_has(feature: u16) -> bool;
     pub(crate) fn ptreloc___flush_tlb_global();
     pub(crate) fn ptreloc___flush_tlb_local();

@@ -29,8 +29,10 @@ pub(crate) struct Carried {
 ///
 /// # Safety
 ///
-/// `new` must have replaced `old` in the page tables, every CPU's TLB must
-/// have been flushed since (so nothing writes to `old` any more), and the
+/// `new` must have replaced `old` in the page tables, every CPU that may
+/// hold translations through `old` must have been flushed since, and every
+/// other made to flush before it runs the mm (so nothing writes to `old` any
+/// more), and the
 /// caller must hold the locks that keep software from changing either.
 pub(crate) unsafe fn reconcile(old: Table, new: Table) -> Carried {
     let mut found = Carried::default();

@@ -18,15 +18,19 @@ use crate::sys;
 /// waits only if that one has not completed yet, and then expedites it. A
 /// request frees its tables before it reports, so per-node counters are
 /// settled by then, and along the way once [`Retired::MAX`] wait: about one
-/// expedited grace period per request. That interrupts every CPU, as the TLB
-/// flush of every batch already does; with `rcupdate.rcu_normal=1`
-/// (real-time systems) it is a normal one.
+/// expedited grace period per request. That interrupts every CPU that is
+/// not idle; with `rcupdate.rcu_normal=1` (real-time systems) it is a
+/// normal one.
 ///
 /// # Invariants
 ///
 /// Every table in `tables` is owned by this value, unreachable from any page
-/// table, and in no CPU's TLB or paging-structure cache. `gp`, when set, is
-/// a grace-period cookie taken after the last of them was added.
+/// table, and in no TLB or paging-structure cache that a CPU can use
+/// without flushing first (a CPU outside the mm's `mm_cpumask` may keep
+/// entries under a PCID that is not current; it flushes them when it makes
+/// that PCID current again, as the mm's TLB generation moved on). `gp`,
+/// when set, is a grace-period cookie taken after the last of them was
+/// added.
 pub(crate) struct Retired {
     tables: KVec<Table>,
     gp: Option<kernel::ffi::c_ulong>,
@@ -58,8 +62,9 @@ impl Retired {
     /// # Safety
     ///
     /// Room must have been reserved for it; it must be ours to free,
-    /// unreachable from any page table, and flushed from every CPU's TLB
-    /// since it was unlinked (if it was ever mapped).
+    /// unreachable from any page table, and, if it was ever mapped, flushed
+    /// since it was unlinked from every TLB a CPU can use without flushing
+    /// first.
     pub(crate) unsafe fn add(&mut self, table: Table) {
         // INVARIANT: as the caller guarantees; no cookie covers it yet.
         // Cannot fail: the room was reserved.
