@@ -402,6 +402,36 @@ long file_number(const char *path, const char *key)
 	return p ? strtol(p + strlen(key), NULL, 10) : -1;
 }
 
+/*
+ * The count of interrupt `name` ("CAL", "TLB", ...) that CPU `cpu` took, from
+ * /proc/interrupts, whose columns are the online CPUs; -1 if there is none.
+ */
+long cpu_interrupts(int cpu, const char *name)
+{
+	char buf[65536], want[16], *line, *col, *end;
+	int i, column = -1;
+
+	if (read_file("/proc/interrupts", buf, sizeof(buf)) < 0)
+		return -1;
+	snprintf(want, sizeof(want), "CPU%d", cpu);
+	line = strtok_r(buf, "\n", &end);
+	for (i = 0, col = strtok(line, " "); col; col = strtok(NULL, " "), i++)
+		if (!strcmp(col, want))
+			column = i;
+	if (column < 0)
+		return -1;
+	while ((line = strtok_r(NULL, "\n", &end))) {
+		col = strtok(line, " ");
+		if (!col || strncmp(col, name, strlen(name)) || col[strlen(name)] != ':')
+			continue;
+		for (i = 0; i < column && (col = strtok(NULL, " ")); i++)
+			;
+		col = strtok(NULL, " ");
+		return col ? strtol(col, NULL, 10) : -1;
+	}
+	return -1;
+}
+
 /* A value from a node's sysfs meminfo ("Node N <key>: <v> kB"), or -1. */
 long node_meminfo_kb(int nid, const char *key)
 {

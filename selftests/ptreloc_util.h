@@ -91,6 +91,7 @@ const char *relocation_unavailable(void);
 ssize_t read_file(const char *path, char *buf, size_t size);
 int is_dir(const char *path);
 long file_number(const char *path, const char *key);
+long cpu_interrupts(int cpu, const char *name);
 
 long node_meminfo_kb(int nid, const char *key);
 long node_mem_total_kb(int nid);
