@@ -314,11 +314,11 @@ static void visit_every_cpu(void)
 }
 
 /*
- * Let page tables that the kernel frees late go before counting: those that
- * idle CPUs still hold (visit_every_cpu), then those freed after an RCU
- * grace period (a process that exited, tlb_remove_table()), with
- * ptreloc_test.ko's rcu_barrier file. (ptreloc frees its own old tables
- * before a request returns.)
+ * Let page tables that are freed late go before counting: those that idle
+ * CPUs still hold (visit_every_cpu), then those freed after an RCU grace
+ * period (a process that exited, tlb_remove_table(), and ptreloc's own old
+ * tables, which it frees in the background after a request), with
+ * ptreloc_test.ko's rcu_barrier file.
  */
 int settle_freed_tables(void)
 {

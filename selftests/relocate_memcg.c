@@ -200,6 +200,9 @@ static long memcg_pagetables(const char *cg)
 {
 	char path[256];
 
+	/* The old tables are uncharged when they are freed, after a grace period. */
+	if (settle_freed_tables())
+		return -1;
 	sleep(4);
 	snprintf(path, sizeof(path), "%s/memory.stat", cg);
 	return file_number(path, "\npagetables ");

@@ -83,6 +83,7 @@ static void move_to_zone(struct __test_metadata *_metadata, struct zone_span *sp
 	for (z = 0; z < ZONES; z++)
 		before[z] = zone_pgtables(&spans[z]);
 	ASSERT_EQ(0, relocate_levels_zone(getpid(), 0, start, start + len, "pte", zone, &o));
+	ASSERT_EQ(0, settle_freed_tables());
 	for (z = 0; z < ZONES; z++)
 		after[z] = zone_pgtables(&spans[z]);
 	ASSERT_STREQ("ok", o.status);

@@ -6,15 +6,14 @@
 //! A request moves the levels it names one after the other, PTE tables
 //! first, while the upper tables that lead to them stay put. Tables move in
 //! batches (`batch.rs`); each batch holds the mmap lock for writing once, so
-//! that faults wait for at most one batch. The old tables are freed once an
-//! RCU grace period has passed (`table::Retired`), at the latest before the
-//! request returns.
+//! that faults wait for at most one batch. The old tables are freed in the
+//! background once an RCU grace period has passed (`table::Retired`): a
+//! request does not wait for it, an evacuation does before it counts.
 //!
 //! Lock order (`mm/rmap.c`, and `locks.rs`): claim of the mm (`claims.rs`) ->
 //! mmap lock -> VMA write locks -> i_mmap_rwsem -> anon_vma -> slot lock ->
 //! the table's own lock -> the new table's lock.
 
-use kernel::bindings;
 use kernel::prelude::*;
 
 use crate::batch::{Batch, Cursor};
@@ -27,7 +26,7 @@ use crate::outcome::{Evacuation, Outcome};
 use crate::placement::{PfnRange, Quarantine, Target};
 use crate::request::{EvacuateRequest, RelocateRequest};
 use crate::sys::{self, now_ns};
-use crate::table::{inject, AdInjector, Retired};
+use crate::table::{self, inject, AdInjector, Retired};
 
 /// Runs one request; `out` is filled in whether it fails or not. Requests on
 /// one mm are serialised through `claims`.
@@ -103,7 +102,7 @@ fn relocate_mm(
 ) -> Result {
     let _claim = claims.claim(mm)?;
     let charges = Charges::new();
-    // Dropped after every mmap-lock guard below, freeing what is left.
+    // Dropped after every mmap-lock guard below, releasing what is left.
     let mut retired = Retired::new();
     let end = job.end.min(mm.user_end());
     let mut first_hold = true;
@@ -143,11 +142,7 @@ fn relocate_mm(
             drop(guard);
             out.batches += 1;
             out.longest_hold_ns = out.longest_hold_ns.max(now_ns() - held_since);
-            if retired.len() >= Retired::MAX {
-                retired.free();
-            } else {
-                retired.start_grace_period();
-            }
+            retired.release();
             step?;
             sys::cond_resched();
         }
@@ -189,10 +184,9 @@ pub(crate) fn evacuate(
             ..Default::default()
         };
         let result = run_evacuation(claims, req, range, batch, out, &mut evac);
-        // Our old tables are freed already; let those that their owners
-        // freed meanwhile (exits, munmap) go too before counting what is left.
-        // SAFETY: process context, no locks held.
-        unsafe { bindings::rcu_barrier() };
+        // Let our old tables go, and those that their owners freed meanwhile
+        // (exits, munmap), before counting what is left: one `rcu_barrier()`.
+        table::wait_for_released();
         evac.in_range_after = range.count_pgtables();
         out.evacuation = Some(evac);
         result

@@ -140,5 +140,8 @@ impl Drop for Ptreloc {
         api::withdraw();
         // No new requests, and none running, once the directory is gone.
         drop(self.debugfs.take());
+        // Old tables still waiting for their grace period are freed by
+        // module text.
+        table::wait_for_released();
     }
 }

@@ -34,7 +34,7 @@
 //! | `deposit.rs` | PTE tables deposited for huge pages |
 //! | `reconcile.rs` | Accessed/Dirty bits carried over after the flush |
 //! | `inject.rs` | the `inject=ad` test hook that proves `reconcile.rs` |
-//! | `retired.rs` | [`Retired`]: old tables waiting for a grace period |
+//! | `retired.rs` | [`Retired`]: old tables freed after a grace period, in the background |
 
 mod deposit;
 pub(crate) mod inject;
@@ -47,7 +47,7 @@ pub(crate) use deposit::{count_deposits, move_deposits};
 pub(crate) use inject::AdInjector;
 pub(crate) use page::{NewTable, Table, TablePage};
 pub(crate) use reconcile::reconcile;
-pub(crate) use retired::Retired;
+pub(crate) use retired::{awaiting_free, wait_for_released, Retired};
 pub(crate) use walk::{
     p4d_is_table, pgd_entry_size, pgd_is_table, pud_is_table, Entry, Lookup, Slot,
 };
