@@ -903,6 +903,75 @@ TEST(flush_spares_cpus_that_never_ran_the_mm)
 	munmap(p, len);
 }
 
+#define RCU_HOLD "/sys/kernel/debug/ptreloc_test/rcu_hold"
+
+static void *hold_rcu(void *arg)
+{
+	*(int *)arg = ctl_write_path(RCU_HOLD, "ms=3000");
+	return NULL;
+}
+
+static uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static long awaiting_free(void)
+{
+	return file_number(PTRELOC_DEBUGFS "/stats", "\ntables_awaiting_free ");
+}
+
+/*
+ * No request waits for an RCU grace period: its old tables are handed to
+ * call_rcu() and freed in the background. While ptreloc_test's rcu_hold
+ * keeps every grace period from ending for 3 s, a request moves 32 PTE
+ * tables and returns at once; the `stats` file counts them awaiting their
+ * free, until an rcu_barrier after the hold.
+ */
+TEST(requests_do_not_wait_for_a_grace_period)
+{
+	const size_t len = 64UL << 20;
+	long awaiting, settled;
+	uint64_t sum, t0, ns;
+	struct outcome o;
+	pthread_t thread;
+	int held = 1;
+	char *p;
+
+	SKIP_UNLESS_AVAILABLE();
+	if (access(RCU_HOLD, W_OK))
+		SKIP(return, "ptreloc_test.ko is not loaded");
+	if (nodes_with_memory() < 2)
+		SKIP(return, "fewer than 2 nodes with memory");
+	p = map_anon_on_node(len, 0, 13);
+	ASSERT_NE(MAP_FAILED, p);
+	sum = checksum(p, len);
+	ASSERT_EQ(0, settle_freed_tables());
+	ASSERT_EQ(0, awaiting_free());
+	ASSERT_EQ(0, pthread_create(&thread, NULL, hold_rcu, &held));
+	usleep(500000);
+	t0 = monotonic_ns();
+	ASSERT_EQ(0, relocate_levels(getpid(), 1, (unsigned long)p, (unsigned long)p + len,
+				     "pte", &o));
+	ns = monotonic_ns() - t0;
+	awaiting = awaiting_free();
+	ASSERT_EQ(0, pthread_join(thread, NULL));
+	ASSERT_EQ(0, held);
+	ASSERT_EQ(0, settle_freed_tables());
+	settled = awaiting_free();
+	TH_LOG("moved %ld PTE tables in %ld ms while grace periods were held off for 3 s; awaiting free: %ld, after rcu_barrier %ld",
+	       o.moved_pte, (long)(ns / 1000000), awaiting, settled);
+	ASSERT_EQ((long)(len / PMD_SZ), o.moved_pte);
+	EXPECT_LT(ns, 2000000000ULL);
+	EXPECT_LE(o.moved_pte, awaiting);
+	EXPECT_EQ(0, settled);
+	EXPECT_EQ(sum, checksum(p, len));
+	munmap(p, len);
+}
+
 #define PAUSE "/sys/kernel/debug/ptreloc_test/pause"
 
 struct paused_move {

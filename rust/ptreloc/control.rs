@@ -34,6 +34,7 @@ use crate::outcome::Outcome;
 use crate::relocate;
 use crate::request::{self, CensusRequest, EvacuateRequest, Limits, RelocateRequest};
 use crate::sys;
+use crate::table;
 use crate::text::TextBuf;
 use crate::words::ParseError;
 use crate::x86;
@@ -146,6 +147,8 @@ impl Stats {
             let moved = self.moved_per_level[level.index()].load(Relaxed);
             writeln!(out, "{}_tables_moved {moved}", level.name())?;
         }
+        // Not a counter: old tables waiting for their grace period now.
+        writeln!(out, "tables_awaiting_free {}", table::awaiting_free())?;
         self.failures.write(out, "failed_")
     }
 }

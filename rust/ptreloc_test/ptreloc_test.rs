@@ -9,7 +9,8 @@
 //! | `storm` | w | `pids=<p1,p2,...> [seconds=<n>] [seed=<n>] [levels=<list>] [inject=ad] [threads=<n>]` starts a storm (`EBUSY` while one runs); `stop` stops it |
 //! | `status` | r | the current or last storm: running or not, why it ended, its counters (`ENODATA` before the first) |
 //! | `floor` | rw | write `pages=<n> from=<node> to=<node>`; read back what allocating, copying and freeing that many pages took (`floor.rs`, for `make bench`) |
-//! | `rcu_barrier` | w | any write waits until every RCU callback queued before it has run: page tables that processes freed (exit, munmap) are gone from the per-node counters when it returns |
+//! | `rcu_barrier` | w | any write waits until every RCU callback queued before it has run: page tables that processes freed (exit, munmap), and ptreloc's old tables, are gone from the per-node counters when it returns |
+//! | `rcu_hold` | w | write `ms=<n>` (1 to 5000): the write spins that long in an RCU read-side critical section, so that no grace period ends meanwhile |
 //! | `flush_probe` | rw | write `pid=<p> addr=<a> node=<n>`; read back whether the flush reached the CPUs caching `a` (`probe.rs`) |
 //! | `pause` | rw | write `pid=<p> addr=<a> node=<n>`: that move waits between collecting and installing until `resume` is written (`pause.rs`) |
 //!
@@ -55,6 +56,7 @@ mod x86;
 use debugfs::{check_admin, enodata, Dir, FileKind, FileOps};
 use storm::{Command, StormHandle};
 use text::TextBuf;
+use words::{parse_u64, Words};
 
 module! {
     type: PtrelocTest,
@@ -76,6 +78,7 @@ struct Fops {
     status: FileOps,
     floor: FileOps,
     rcu_barrier: FileOps,
+    rcu_hold: FileOps,
     flush_probe: FileOps,
     pause: FileOps,
 }
@@ -101,6 +104,7 @@ impl kernel::Module for PtrelocTest {
                 status: FileOps::new::<StatusFile>(module),
                 floor: FileOps::new::<FloorFile>(module),
                 rcu_barrier: FileOps::new::<RcuBarrierFile>(module),
+                rcu_hold: FileOps::new::<RcuHoldFile>(module),
                 flush_probe: FileOps::new::<FlushProbeFile>(module),
                 pause: FileOps::new::<PauseFile>(module),
             },
@@ -116,6 +120,7 @@ impl kernel::Module for PtrelocTest {
             dir.create_file(c_str!("status"), 0o400, &fops.status, &*state)?;
             dir.create_file(c_str!("floor"), 0o600, &fops.floor, &*state)?;
             dir.create_file(c_str!("rcu_barrier"), 0o200, &fops.rcu_barrier, &*state)?;
+            dir.create_file(c_str!("rcu_hold"), 0o200, &fops.rcu_hold, &*state)?;
             dir.create_file(c_str!("flush_probe"), 0o600, &fops.flush_probe, &*state)?;
             dir.create_file(c_str!("pause"), 0o600, &fops.pause, &*state)?;
         }
@@ -212,6 +217,39 @@ impl FileKind for RcuBarrierFile {
         Some(check_admin().map(|()| {
             // SAFETY: process context (a write), no locks held.
             unsafe { kernel::bindings::rcu_barrier() }
+        }))
+    }
+}
+
+/// `rcu_hold`: keeps grace periods from ending for a while, so that a test
+/// can see that a relocation does not wait for one.
+struct RcuHoldFile;
+
+impl RcuHoldFile {
+    /// The longest hold: far below the RCU stall warning (21 s and more).
+    const MAX_MS: u64 = 5000;
+}
+
+impl FileKind for RcuHoldFile {
+    type Ctx = State;
+
+    fn open(_ctx: &'static State) -> Result<Self> {
+        Ok(Self)
+    }
+
+    fn store(&mut self, input: &[u8]) -> Option<Result> {
+        Some(check_admin().and_then(|()| {
+            let words = Words::parse(input, &["ms"]).map_err(|_| EINVAL)?;
+            let ms = words.require(0).and_then(parse_u64).map_err(|_| EINVAL)?;
+            if ms == 0 || ms > Self::MAX_MS {
+                return Err(EINVAL);
+            }
+            let end = ksys::now_ns() + ms * 1_000_000;
+            let _rcu = ksys::RcuReadGuard::new();
+            while ksys::now_ns() < end {
+                core::hint::spin_loop();
+            }
+            Ok(())
         }))
     }
 }
