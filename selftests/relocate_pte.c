@@ -946,6 +946,9 @@ TEST(requests_do_not_wait_for_a_grace_period)
 		SKIP(return, "ptreloc_test.ko is not loaded");
 	if (nodes_with_memory() < 2)
 		SKIP(return, "fewer than 2 nodes with memory");
+	ASSERT_EQ(-EINVAL, ctl_write_path(RCU_HOLD, "ms=0"));
+	ASSERT_EQ(-EINVAL, ctl_write_path(RCU_HOLD, "ms=5001"));
+	ASSERT_EQ(-EINVAL, ctl_write_path(RCU_HOLD, "s=1"));
 	p = map_anon_on_node(len, 0, 13);
 	ASSERT_NE(MAP_FAILED, p);
 	sum = checksum(p, len);
