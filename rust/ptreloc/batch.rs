@@ -38,7 +38,7 @@ use crate::mm::{MmapWriteGuard, PinnedMm};
 use crate::outcome::Outcome;
 use crate::placement::{Quarantine, Target};
 use crate::sys;
-use crate::table::{self, AdInjector, Entry, Lookup, NewTable, Retired, Slot, Table};
+use crate::table::{self, AdInjector, Entry, Lookup, NewTable, Retired, Slot, Table, Watched};
 
 /// Where a request is in its walk of one level, from one batch to the next.
 pub(crate) struct Cursor {
@@ -138,6 +138,8 @@ struct Replaced {
     /// The lock that keeps software off both tables' entries: the old
     /// table's own lock, or the slot's lock for a PUD table.
     lock: NonNull<sys::spinlock_t>,
+    /// The entries a CPU may still change in `old`.
+    watched: Watched,
 }
 
 /// Steps 2 to 4 done: new tables installed, old ones unlinked but possibly
@@ -469,12 +471,13 @@ impl Candidate<'_> {
         let _new_ptl = self.new.lock_if_distinct(&held);
         // SAFETY: `slot` points to `old` (checked above), and we hold the slot
         // lock, `old`'s lock, and the new table's lock if it has its own.
-        let new = unsafe { self.new.install(&self.slot, self.old) };
+        let (new, watched) = unsafe { self.new.install(&self.slot, self.old) };
         Some(Replaced {
             addr: self.addr,
             old: self.old,
             new,
             lock: old_ptl.unwrap_or(slot_lock.ptr()),
+            watched,
         })
     }
 }
@@ -484,12 +487,14 @@ impl<'g> Installed<'g> {
     /// tables through stale TLB entries, between the copy and the flush; and
     /// the remote-flush probe.
     fn inject(&mut self, injector: &mut AdInjector<'_>) {
-        for r in self.replaced.iter() {
+        for r in self.replaced.iter_mut() {
             // SAFETY: `old` was replaced by `new`, and is neither flushed nor
             // retired.
             unsafe {
                 injector.inject(r.addr, &r.old);
-                injector.age(r.addr, &r.old, &r.new);
+                if let Some(i) = injector.age(r.addr, &r.old, &r.new) {
+                    r.watched.add(i);
+                }
             }
         }
     }
@@ -525,10 +530,10 @@ impl<'g> Flushed<'g> {
                     // SAFETY: valid (above); its own lock, nested under `old`'s.
                     .map(|ptl| unsafe { SpinGuard::lock(ptl, sys::NESTING_SECOND) });
                 // SAFETY: `new` replaced `old`, every CPU that could use `old`
-                // was flushed since (this is a `Flushed`), and both locks plus
-                // the mmap, VMA and
-                // rmap locks are held.
-                unsafe { table::reconcile(r.old, r.new) }
+                // was flushed since (this is a `Flushed`), both locks plus the
+                // mmap, VMA and rmap locks are held, and `watched` was noted by
+                // the copy (and the test hooks).
+                unsafe { table::reconcile(r.old, r.new, &r.watched) }
             };
             out.ad_entries += found.entries;
             out.ad_dirty += found.dirty;

@@ -16,11 +16,10 @@
 use core::ops::DerefMut;
 
 use super::page::Table;
+use super::reconcile::bits_a_cpu_may_set;
 use crate::abi::{PtrelocAdLog, PtrelocAdRecord};
 use crate::level::Level;
-use crate::x86::{
-    PAGE_SIZE, PMD_SIZE, PTE_ACCESSED, PTE_DIRTY, PTE_PRESENT, PTE_RW, PTRS_PER_TABLE,
-};
+use crate::x86::{PAGE_SIZE, PMD_SIZE, PTE_ACCESSED, PTRS_PER_TABLE};
 
 /// A test's injection request and its record buffer, for one request.
 pub(crate) struct AdInjector<'a> {
@@ -106,13 +105,15 @@ impl AdInjector<'_> {
     /// x86 a stale Accessed bit in the TLB is harmless). Only a CPU whose TLB
     /// the flush then reaches sets it again, in `new`, at its next access.
     ///
+    /// Returns the index of the entry it aged, which reconcile must watch.
+    ///
     /// # Safety
     ///
     /// As for [`Self::inject`]; `new` is live and installed in `old`'s place.
-    pub(crate) unsafe fn age(&mut self, base: usize, old: &Table, new: &Table) {
+    pub(crate) unsafe fn age(&mut self, base: usize, old: &Table, new: &Table) -> Option<usize> {
         let addr = self.log.age as usize;
         if addr == 0 || old.level() != Level::Pte || !(base..base + PMD_SIZE).contains(&addr) {
-            return;
+            return None;
         }
         let i = (addr - base) / PAGE_SIZE;
         // SAFETY: both live (caller), `i` in range.
@@ -121,6 +122,7 @@ impl AdInjector<'_> {
             new.and_entry(i, !PTE_ACCESSED);
         }
         self.log.aged = 1;
+        Some(i)
     }
 }
 
@@ -141,18 +143,4 @@ pub(crate) fn reborrow<'s, 'a>(
     inject: &'s mut Option<&mut AdInjector<'a>>,
 ) -> Option<&'s mut AdInjector<'a>> {
     inject.as_mut().map(|i| i.deref_mut())
-}
-
-/// The bits that `entry`, in a table of `level`, lacks and that a CPU may
-/// set in it: Accessed in any present entry, and Dirty (with Accessed) in a
-/// writable entry that maps memory.
-fn bits_a_cpu_may_set(level: Level, entry: u64) -> u64 {
-    if entry & PTE_PRESENT == 0 {
-        return 0;
-    }
-    let mut bits = PTE_ACCESSED;
-    if level.is_leaf(entry) && entry & PTE_RW != 0 {
-        bits |= PTE_DIRTY;
-    }
-    bits & !entry
 }

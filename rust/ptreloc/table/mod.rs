@@ -46,7 +46,7 @@ mod walk;
 pub(crate) use deposit::{count_deposits, move_deposits};
 pub(crate) use inject::AdInjector;
 pub(crate) use page::{NewTable, Table, TablePage};
-pub(crate) use reconcile::reconcile;
+pub(crate) use reconcile::{reconcile, Watched};
 pub(crate) use retired::{awaiting_free, wait_for_released, Retired};
 pub(crate) use walk::{
     p4d_is_table, pgd_entry_size, pgd_is_table, pud_is_table, Entry, Lookup, Slot,

@@ -9,6 +9,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::bindings;
 use kernel::prelude::*;
 
+use super::reconcile::Watched;
 use super::walk::{p4d_is_table, Slot};
 use crate::level::Level;
 use crate::locks::SpinGuard;
@@ -236,7 +237,8 @@ impl NewTable {
     }
 
     /// Copies `old` into this table and installs it in `slot` in place of
-    /// `old`; returns it as a live table. A PMD table also takes over the
+    /// `old`; returns it as a live table, and the entries of `old` that a CPU
+    /// may still change (for `reconcile`). A PMD table also takes over the
     /// PTE tables deposited for `old`'s huge pages.
     ///
     /// With `ALLOC_SPLIT_PTLOCKS`, `ptlock_alloc()` cannot be called from a
@@ -249,8 +251,9 @@ impl NewTable {
     /// `slot` must hold an entry pointing to `old`, of this table's level,
     /// and the caller must hold the slot's lock, `old`'s lock, and this
     /// table's lock when it has its own (see [`NewTable::lock_if_distinct`]).
-    pub(crate) unsafe fn install(self, slot: &Slot<'_>, old: Table) -> Table {
+    pub(crate) unsafe fn install(self, slot: &Slot<'_>, old: Table) -> (Table, Watched) {
         let new = self.page;
+        let mut watched = Watched::default();
         let (o, n) = (old.page.as_ptr(), new.as_ptr());
         // SAFETY: both are table pages of PTRS_PER_TABLE entries of one
         // level; `new` is ours and unreachable, `old` is live and locked
@@ -267,7 +270,9 @@ impl NewTable {
             }
             let (src, dst) = (old.page.entries(), new.entries());
             for i in 0..PTRS_PER_TABLE {
-                dst.add(i).write(src.add(i).read_volatile());
+                let entry = src.add(i).read_volatile();
+                dst.add(i).write(entry);
+                watched.note(self.level, i, entry);
             }
             // Entries and lock must be visible before the table is: lockless
             // walkers (GUP-fast) may follow the entry as soon as it is set.
@@ -280,10 +285,11 @@ impl NewTable {
             }
         }
         core::mem::forget(self);
-        Table {
+        let table = Table {
             level: old.level,
             page: new,
-        }
+        };
+        (table, watched)
     }
 
     /// Copies the deposited PTE table `old` into this one, which takes over

@@ -7,7 +7,54 @@
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use super::page::Table;
-use crate::x86::{walker_change, WalkerChange, PTE_DIRTY, PTRS_PER_TABLE};
+use crate::level::Level;
+use crate::x86::{
+    walker_change, WalkerChange, PTE_ACCESSED, PTE_DIRTY, PTE_PRESENT, PTE_RW, PTRS_PER_TABLE,
+};
+
+/// The bits that `entry`, in a table of `level`, lacks and that a CPU may
+/// set in it: Accessed in any present entry, and Dirty (with Accessed) in a
+/// writable entry that maps memory. A CPU sets no other bit, and clears
+/// none.
+pub(crate) fn bits_a_cpu_may_set(level: Level, entry: u64) -> u64 {
+    if entry & PTE_PRESENT == 0 {
+        return 0;
+    }
+    let mut bits = PTE_ACCESSED;
+    if level.is_leaf(entry) && entry & PTE_RW != 0 {
+        bits |= PTE_DIRTY;
+    }
+    bits & !entry
+}
+
+/// The entries of an old table that a CPU may still change once it was
+/// copied: those that lacked a bit a CPU may set ([`bits_a_cpu_may_set`])
+/// when they were copied. Only these are read again by [`reconcile`]; in a
+/// table of memory that was written, there are none.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct Watched([u64; PTRS_PER_TABLE / 64]);
+
+impl Watched {
+    /// Notes entry `i`, of a table of `level`, as copied with value `entry`.
+    pub(crate) fn note(&mut self, level: Level, i: usize, entry: u64) {
+        if bits_a_cpu_may_set(level, entry) != 0 {
+            self.add(i);
+        }
+    }
+
+    /// Watches entry `i` whatever it holds (a test hook cleared a bit).
+    pub(crate) fn add(&mut self, i: usize) {
+        self.0[i / 64] |= 1 << (i % 64);
+    }
+
+    fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        self.0.iter().enumerate().flat_map(|(w, &word)| {
+            (0..64)
+                .filter(move |b| word & (1 << b) != 0)
+                .map(move |b| w * 64 + b)
+        })
+    }
+}
 
 /// What reconciling a replaced table with its replacement found.
 #[derive(Default, Clone, Copy)]
@@ -22,7 +69,7 @@ pub(crate) struct Carried {
 
 /// Carries over Accessed/Dirty bits that CPUs set in `old` after it was
 /// copied, through paging-structure caches that still pointed to it (the
-/// dirty-bit race). Without this, reclaim could find the new entry clean and
+/// dirty-bit race), in the `watched` entries: no other can have changed. Without this, reclaim could find the new entry clean and
 /// drop the data written through the old one. At the upper levels the CPU
 /// sets Accessed in entries that point to tables, and Accessed/Dirty in huge
 /// page (leaf) entries: the same bits, carried the same way.
@@ -32,12 +79,13 @@ pub(crate) struct Carried {
 /// `new` must have replaced `old` in the page tables, every CPU that may
 /// hold translations through `old` must have been flushed since, and every
 /// other made to flush before it runs the mm (so nothing writes to `old` any
-/// more), and the
-/// caller must hold the locks that keep software from changing either.
-pub(crate) unsafe fn reconcile(old: Table, new: Table) -> Carried {
+/// more), the caller must hold the locks that keep software from changing
+/// either, and `watched` must hold every entry that lacked a bit a CPU may
+/// set when it was copied.
+pub(crate) unsafe fn reconcile(old: Table, new: Table, watched: &Watched) -> Carried {
     let mut found = Carried::default();
     let (src, dst) = (old.page().entries(), new.page().entries());
-    for i in 0..PTRS_PER_TABLE {
+    for i in watched.iter() {
         // SAFETY: both tables are live pages of PTRS_PER_TABLE entries.
         let (was, is) = unsafe { (src.add(i).read_volatile(), dst.add(i).read_volatile()) };
         match walker_change(was, is) {
