@@ -7,7 +7,9 @@
 #include <numa.h>
 #include <sched.h>
 #include <numaif.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <linux/userfaultfd.h>
 
 #include "ptreloc_util.h"
 
@@ -693,6 +695,75 @@ void populate_on_node(void *p, size_t len, int node, uint64_t seed)
 	bind_to_node(node);
 	fill_pattern(p, len, seed);
 	bind_to_node(-1);
+}
+
+/*
+ * Maps n one-page files at base, base + step, ...: each its own memfd, so
+ * each VMA brings its own rmap lock (i_mmap_rwsem). Their tables are made
+ * on node 0, and each page holds its index plus one.
+ */
+int map_files(unsigned long base, int n, unsigned long step)
+{
+	int i, fd, ret = 0;
+
+	bind_to_node(0);
+	for (i = 0; i < n && !ret; i++) {
+		char *want = (char *)(base + i * step), *p;
+
+		fd = memfd_create("ptreloc-span", 0);
+		if (fd < 0 || ftruncate(fd, PAGE_SZ)) {
+			ret = -1;
+			break;
+		}
+		p = mmap(want, PAGE_SZ, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED_NOREPLACE,
+			 fd, 0);
+		close(fd);
+		if (p != want)
+			ret = -1;
+		else
+			*p = (char)(i + 1);
+	}
+	bind_to_node(-1);
+	return ret;
+}
+
+/* The files map_files() mapped from index `from` hold what it wrote. */
+int files_intact(unsigned long base, int from, int n, unsigned long step)
+{
+	int i;
+
+	for (i = from; i < n; i++)
+		if (*(char *)(base + i * step) != (char)(i + 1))
+			return 0;
+	return 1;
+}
+
+void unmap_files(unsigned long base, int from, int n, unsigned long step)
+{
+	int i;
+
+	for (i = from; i < n; i++)
+		munmap((char *)(base + i * step), PAGE_SZ);
+}
+
+/*
+ * A userfaultfd (O_CLOEXEC | O_NONBLOCK | flags) after the UFFDIO_API
+ * handshake with *api, which gets the features the kernel offers; -errno if
+ * either fails (the caller's test skips: the feature is absent).
+ */
+int uffd_open(int flags, struct uffdio_api *api)
+{
+	int fd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | flags);
+
+	if (fd < 0)
+		return -errno;
+	if (ioctl(fd, UFFDIO_API, api)) {
+		int err = errno;
+
+		close(fd);
+		return -err;
+	}
+	return fd;
 }
 
 /*

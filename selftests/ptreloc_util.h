@@ -129,6 +129,11 @@ void fill_pattern(void *p, size_t len, uint64_t seed);
 uint64_t checksum(const void *p, size_t len);
 void populate_on_node(void *p, size_t len, int node, uint64_t seed);
 void *map_anon_on_node(size_t len, int node, uint64_t seed);
+int map_files(unsigned long base, int n, unsigned long step);
+int files_intact(unsigned long base, int from, int n, unsigned long step);
+void unmap_files(unsigned long base, int from, int n, unsigned long step);
+struct uffdio_api;
+int uffd_open(int flags, struct uffdio_api *api);
 
 /* Assertions: for files that include kselftest_harness.h first. */
 #ifdef __KSELFTEST_HARNESS_H

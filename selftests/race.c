@@ -250,7 +250,8 @@ TEST_F_TIMEOUT(race, fork_storm, 600)
 	storm_end(_metadata, "fork_storm", 0);
 }
 
-struct remap_worker {
+/* A thread that repeats something until a deadline: its rounds, and bad ones. */
+struct loop_worker {
 	double deadline;
 	long rounds, bad;
 };
@@ -265,7 +266,7 @@ static void *proc_reader(void *arg)
 		"/proc/self/smaps", "/proc/self/numa_maps", "/proc/self/maps",
 		"/proc/self/pagemap",
 	};
-	struct remap_worker *w = arg;
+	struct loop_worker *w = arg;
 	static char buf[1 << 16];
 
 	do {
@@ -289,7 +290,7 @@ static void *proc_reader(void *arg)
 /* mremap a region back and forth, mprotect it, munmap and mmap another. */
 static void *remap_worker(void *arg)
 {
-	struct remap_worker *w = arg;
+	struct loop_worker *w = arg;
 	size_t len = 8 * MIB;
 	char *a = map_anon(2 * len, MADV_NOHUGEPAGE), *b = a + len, *p = a, *q;
 
@@ -335,7 +336,7 @@ TEST_F_TIMEOUT(race, mm_calls, 600)
 	static const int advice[] = {
 		MADV_DONTNEED, MADV_FREE, MADV_PAGEOUT, MADV_COLD, MADV_COLLAPSE,
 	};
-	struct remap_worker w = { self->deadline }, r = { self->deadline };
+	struct loop_worker w = { self->deadline }, r = { self->deadline };
 	size_t len = 16 * MIB;
 	char *p = map_anon(len, MADV_HUGEPAGE);
 	long rounds = 0, bad = 0;
@@ -673,10 +674,9 @@ TEST_F_TIMEOUT(race, userfaultfd, 600)
 	pthread_t t;
 
 	ASSERT_NE(MAP_FAILED, p);
-	u.uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	u.uffd = uffd_open(0, &api);
 	if (u.uffd < 0)
-		SKIP(return, "userfaultfd: %s", strerror(errno));
-	ASSERT_EQ(0, ioctl(u.uffd, UFFDIO_API, &api));
+		SKIP(return, "userfaultfd: %s", strerror(-u.uffd));
 	ASSERT_EQ(0, ioctl(u.uffd, UFFDIO_REGISTER, &reg));
 	ASSERT_EQ(0, pthread_create(&t, NULL, uffd_serve, &u));
 	START_CLOCK();
@@ -1327,10 +1327,9 @@ TEST_F_TIMEOUT(race, uffd_move, 600)
 	pthread_t t;
 
 	ASSERT_NE(MAP_FAILED, a);
-	u.uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	u.uffd = uffd_open(0, &api);
 	if (u.uffd < 0)
-		SKIP(return, "uffd_move: userfaultfd: %s", strerror(errno));
-	ASSERT_EQ(0, ioctl(u.uffd, UFFDIO_API, &api));
+		SKIP(return, "uffd_move: userfaultfd: %s", strerror(-u.uffd));
 	if (!(api.features & UFFD_FEATURE_MOVE))
 		SKIP(return, "uffd_move: UFFD_FEATURE_MOVE is not in the UFFDIO_API features");
 	/* Before registering: these faults are not missing faults. */

@@ -235,55 +235,6 @@ TEST_F_TIMEOUT(levels, sparse_mapping, 300)
 }
 
 /*
- * Maps n one-page files at base, base + step, ...: each its own memfd, so
- * each VMA brings its own rmap lock (i_mmap_rwsem). Their tables are made
- * on node 0, and each page holds its index plus one.
- */
-static int map_files(unsigned long base, int n, unsigned long step)
-{
-	int i, fd, ret = 0;
-
-	bind_to_node(0);
-	for (i = 0; i < n && !ret; i++) {
-		char *want = (char *)(base + i * step), *p;
-
-		fd = memfd_create("ptreloc-span", 0);
-		if (fd < 0 || ftruncate(fd, PAGE_SZ)) {
-			ret = -1;
-			break;
-		}
-		p = mmap(want, PAGE_SZ, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED_NOREPLACE,
-			 fd, 0);
-		close(fd);
-		if (p != want)
-			ret = -1;
-		else
-			*p = (char)(i + 1);
-	}
-	bind_to_node(-1);
-	return ret;
-}
-
-/* The files map_files() mapped from index `from` hold what it wrote. */
-static int files_intact(unsigned long base, int from, int n, unsigned long step)
-{
-	int i;
-
-	for (i = from; i < n; i++)
-		if (*(char *)(base + i * step) != (char)(i + 1))
-			return 0;
-	return 1;
-}
-
-static void unmap_files(unsigned long base, int from, int n, unsigned long step)
-{
-	int i;
-
-	for (i = from; i < n; i++)
-		munmap((char *)(base + i * step), PAGE_SZ);
-}
-
-/*
  * A PMD table maps 1 GiB, and moving it takes the rmap locks of every VMA
  * in that span, not only of those in the requested range (which would let
  * an rmap walker of a VMA outside the range use the old table meanwhile).

@@ -331,8 +331,8 @@ TEST_F_TIMEOUT(slow, uffd_wp_bits_and_markers_preserved, 300)
 	int uffd, fd;
 
 	SKIP_UNLESS_AVAILABLE();
-	uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
-	if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api))
+	uffd = uffd_open(UFFD_USER_MODE_ONLY, &api);
+	if (uffd < 0)
 		SKIP(return, "userfaultfd write-protect not available");
 	fd = syscall(SYS_memfd_create, "ptreloc-wp", 0);
 	ASSERT_LE(0, fd);
@@ -441,26 +441,14 @@ TEST_F_TIMEOUT(slow, crowded_span_is_skipped, 300)
 	unsigned long start;
 	struct outcome o;
 	char *span;
-	int i, fd;
 
 	SKIP_UNLESS_AVAILABLE();
+	/* A 2 MiB-aligned hole, for one PTE table. */
 	span = mmap_aligned(PMD_SZ, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, span);
 	start = (unsigned long)span;
-	bind_to_node(0);
-	for (i = 0; i < FILES; i++) {
-		char *page;
-
-		fd = syscall(SYS_memfd_create, "ptreloc-crowd", 0);
-		ASSERT_LE(0, fd);
-		ASSERT_EQ(0, ftruncate(fd, PAGE_SZ));
-		page = mmap(span + i * PAGE_SZ, PAGE_SZ, PROT_READ | PROT_WRITE,
-			    MAP_SHARED | MAP_FIXED, fd, 0);
-		ASSERT_EQ(span + i * PAGE_SZ, page);
-		close(fd);
-		page[0] = (char)i;
-	}
-	bind_to_node(-1);
+	ASSERT_EQ(0, munmap(span, PMD_SZ));
+	ASSERT_EQ(0, map_files(start, FILES, PAGE_SZ));
 	ASSERT_LT(0, census(getpid(), before));
 	ASSERT_EQ(0, relocate(getpid(), 1, start, start + PMD_SZ, &o));
 	ASSERT_STREQ("ok", o.status);
@@ -471,15 +459,14 @@ TEST_F_TIMEOUT(slow, crowded_span_is_skipped, 300)
 	ASSERT_EQ(before[PTE][0], after[PTE][0]);
 	ASSERT_EQ(before[PTE][1], after[PTE][1]);
 
-	ASSERT_EQ(0, munmap(span + FEWER * PAGE_SZ, (FILES - FEWER) * PAGE_SZ));
+	unmap_files(start, FEWER, FILES, PAGE_SZ);
 	ASSERT_EQ(0, relocate(getpid(), 1, start, start + PMD_SZ, &o));
 	ASSERT_EQ(1, o.moved);
 	ASSERT_EQ(0, o.skipped_crowded);
 	ASSERT_LT(0, census(getpid(), after));
 	ASSERT_EQ(before[PTE][1] + 1, after[PTE][1]);
-	for (i = 0; i < FEWER; i++)
-		ASSERT_EQ((char)i, span[i * PAGE_SZ]);
-	munmap(span, PMD_SZ);
+	ASSERT_TRUE(files_intact(start, 0, FEWER, PAGE_SZ));
+	unmap_files(start, 0, FEWER, PAGE_SZ);
 }
 
 TEST_F_TIMEOUT(slow, range_limited_request, 300)
