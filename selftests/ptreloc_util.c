@@ -139,6 +139,8 @@ static const struct text_field outcome_fields[] = {
 	OUTCOME("anomalies", anomalies),
 	OUTCOME("batches", batches),
 	OUTCOME("tlb_flushes", flushes),
+	OUTCOME("spares_allocated", spares_allocated),
+	OUTCOME("spares_used", spares_used),
 	OUTCOME("longest_lock_hold_ns", longest_hold_ns),
 	OUTCOME("elapsed_ns", elapsed_ns),
 };

@@ -56,6 +56,7 @@ struct outcome {
 	long skipped_hugetlb_tables;
 	long moved_pte, moved_pmd, moved_pud, deposits_moved;
 	long examined_pte, already_pte;
+	long spares_allocated, spares_used;
 	long longest_hold_ns, elapsed_ns;
 };
 

@@ -655,6 +655,9 @@ TEST_F_TIMEOUT(slow, one_gib_anon_mapping, 1200)
 	/* One flush per batch, not per table. */
 	ASSERT_LT(0, o.flushes);
 	ASSERT_LE(o.flushes, o.batches);
+	/* Every batch but the first (of 64) takes replacements allocated ahead. */
+	ASSERT_LE(o.moved_pte - 64, o.spares_used);
+	ASSERT_LE(o.spares_allocated - o.spares_used, 128);
 	assert_level_moved(_metadata, &before, &after, PTE, o.moved_pte, o.moved, 0, 1);
 	ASSERT_EQ(sum, checksum(p, len));
 	TH_LOG("census pte before: node0 %ld node1 %ld; after: node0 %ld node1 %ld",
@@ -664,8 +667,9 @@ TEST_F_TIMEOUT(slow, one_gib_anon_mapping, 1200)
 	       before.pt_kb[0], before.pt_kb[1], after.pt_kb[0], after.pt_kb[1]);
 	TH_LOG("KPF_PGTABLE pages before: node0 %ld node1 %ld; after: node0 %ld node1 %ld",
 	       before.kpf[0], before.kpf[1], after.kpf[0], after.kpf[1]);
-	TH_LOG("moved %ld tables in %ld batches (%ld TLB flushes); elapsed %ld ns, longest mmap-lock hold %ld ns",
-	       o.moved_pte, o.batches, o.flushes, o.elapsed_ns, o.longest_hold_ns);
+	TH_LOG("moved %ld tables in %ld batches (%ld TLB flushes); elapsed %ld ns, longest mmap-lock hold %ld ns; %ld replacements allocated before the lock, %ld of them used",
+	       o.moved_pte, o.batches, o.flushes, o.elapsed_ns, o.longest_hold_ns,
+	       o.spares_allocated, o.spares_used);
 	/* The same move with other batch sizes, for the choice of the default. */
 	{
 		static const char *const batches[] = { "8", "64", "512" };

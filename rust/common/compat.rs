@@ -23,6 +23,25 @@ pub(crate) fn truncate<T: Copy>(v: &mut KVec<T>, len: usize) {
     }
 }
 
+/// Removes the last element of `v` and returns it; `None` if `v` is empty.
+/// 6.12's `KVec` has no `pop`.
+#[allow(dead_code)] // ptreloc's only
+pub(crate) fn pop<T>(v: &mut KVec<T>) -> Option<T> {
+    #[cfg(kernel_7)]
+    return v.pop();
+    #[cfg(not(kernel_7))]
+    {
+        let len = v.len().checked_sub(1)?;
+        // SAFETY: `len` is in bounds and initialised; the length is cut
+        // to it just below, so the element read out is not dropped twice.
+        let last = unsafe { v.as_ptr().add(len).read() };
+        // SAFETY: shorter than the length, and the element past it was
+        // moved out above.
+        unsafe { v.set_len(len) };
+        Some(last)
+    }
+}
+
 /// Takes the first `len` elements of the spare capacity of the empty `v`,
 /// which C code filled, as its contents.
 ///

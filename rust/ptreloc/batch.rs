@@ -38,7 +38,9 @@ use crate::mm::{MmapWriteGuard, PinnedMm};
 use crate::outcome::Outcome;
 use crate::placement::{Quarantine, Target};
 use crate::sys;
-use crate::table::{self, AdInjector, Entry, Lookup, NewTable, Retired, Slot, Table, Watched};
+use crate::table::{
+    self, AdInjector, Entry, Lookup, NewTable, Retired, Slot, Spares, Table, Watched,
+};
 
 /// Where a request is in its walk of one level, from one batch to the next.
 pub(crate) struct Cursor {
@@ -176,18 +178,22 @@ impl<'g> Batch<'g> {
         }
     }
 
-    /// Moves up to `max` tables from `cursor` on, and advances it. `inject`
-    /// is the `inject=ad` test hook, if a test asked for it.
+    /// Moves up to `max` tables from `cursor` on, and advances it; returns
+    /// how many tables it chose to move. Replacements come from `spares`
+    /// where they fit. `inject` is the `inject=ad` test hook, if a test
+    /// asked for it.
     pub(crate) fn run(
         &self,
         cursor: &mut Cursor,
         max: usize,
+        spares: &mut Spares,
         inject: Option<&mut AdInjector<'_>>,
         retired: &mut Retired,
         out: &mut Outcome,
-    ) -> Result {
+    ) -> Result<usize> {
         let mut inject = inject;
-        let collected = self.collect(cursor, max)?;
+        let collected = self.collect(cursor, max, spares)?;
+        let chosen = collected.cands.len();
         if let Some(inject) = inject
             .as_deref_mut()
             .filter(|_| !collected.cands.is_empty())
@@ -206,11 +212,13 @@ impl<'g> Batch<'g> {
         if out_of_memory {
             return Err(ENOMEM);
         }
-        Ok(())
+        Ok(chosen)
     }
 
     /// Step 1: walks from `cursor` and picks up to `max` tables that are not
-    /// where the target wants them, each with a replacement allocated; and,
+    /// where the target wants them, each with a replacement (a spare
+    /// allocated before the mmap lock was taken, where one is charged to the
+    /// right memcg; else allocated here); and,
     /// for each PMD table that maps huge pages, spares for its deposited
     /// tables. Changes no page table.
     ///
@@ -220,7 +228,7 @@ impl<'g> Batch<'g> {
     /// `vma_start_write` waits for per-VMA-lock faults, which may themselves
     /// wait for an rmap lock (NUMA migration, `UFFDIO_MOVE`), so taking it
     /// after an rmap lock could deadlock.
-    fn collect(&self, cursor: &Cursor, max: usize) -> Result<Collected<'g>> {
+    fn collect(&self, cursor: &Cursor, max: usize, spares: &mut Spares) -> Result<Collected<'g>> {
         let level = cursor.level;
         let span = level.span();
         let mut c = Collected {
@@ -278,8 +286,12 @@ impl<'g> Batch<'g> {
                 }
                 Some(old) => {
                     let memcg = self.charges.of(&old.page());
-                    let Ok(new) = NewTable::alloc(level, self.target, memcg, self.quarantine)
-                    else {
+                    // A spare if one is charged there, else one allocated now.
+                    let new = match spares.take(level, memcg) {
+                        Some(new) => Ok(new),
+                        None => NewTable::alloc(level, self.target, memcg, self.quarantine),
+                    };
+                    let Ok(new) = new else {
                         c.out_of_memory = true;
                         break;
                     };

@@ -202,6 +202,8 @@ fn format_outcome(o: &Outcome, out: &mut TextBuf) -> core::fmt::Result {
         ("anomalies", o.anomalies),
         ("batches", o.batches),
         ("tlb_flushes", o.flushes),
+        ("spares_allocated", o.spares_allocated),
+        ("spares_used", o.spares_used),
         ("longest_lock_hold_ns", o.longest_hold_ns),
         ("elapsed_ns", o.elapsed_ns),
     ];

@@ -27,12 +27,33 @@ use crate::table::TablePage;
 /// `last`, when set, is a memcg on which we own one reference.
 pub(crate) struct Charges {
     last: Cell<Option<NonNull<sys::mem_cgroup>>>,
+    /// What the latest look-up found.
+    latest: Cell<Latest>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Latest {
+    Nothing,
+    Uncharged,
+    Last,
 }
 
 impl Charges {
     pub(crate) fn new() -> Self {
         Self {
             last: Cell::new(None),
+            latest: Cell::new(Latest::Nothing),
+        }
+    }
+
+    /// Where the latest table looked up is charged (`Some(None)`: nowhere),
+    /// if one was: where spares go (`table::Spares`). Valid until the next
+    /// call of [`Charges::of`].
+    pub(crate) fn latest(&self) -> Option<Option<NonNull<sys::mem_cgroup>>> {
+        match self.latest.get() {
+            Latest::Nothing => None,
+            Latest::Uncharged => Some(None),
+            Latest::Last => Some(self.last.get()),
         }
     }
 
@@ -44,9 +65,13 @@ impl Charges {
         let _rcu = RcuReadGuard::new();
         // SAFETY: a page-table page, which we hold the locks of (its folio
         // and charge stay until it is freed); under RCU, as above.
-        let mut memcg = NonNull::new(unsafe {
+        let Some(mut memcg) = NonNull::new(unsafe {
             sys::ptreloc_folio_memcg(sys::ptreloc_page_folio(old.as_ptr()))
-        })?;
+        }) else {
+            self.latest.set(Latest::Uncharged);
+            return None;
+        };
+        self.latest.set(Latest::Last);
         if self.last.get() == Some(memcg) {
             return Some(memcg);
         }

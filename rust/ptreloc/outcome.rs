@@ -95,6 +95,10 @@ pub(crate) struct Outcome {
     pub(crate) batches: u64,
     /// TLB flushes: one per batch that installed a table.
     pub(crate) flushes: u64,
+    /// Replacements allocated before a batch took the mmap lock, and of
+    /// those, how many a batch used (the others were freed).
+    pub(crate) spares_allocated: u64,
+    pub(crate) spares_used: u64,
     /// The longest of them, and the whole request, in nanoseconds.
     pub(crate) longest_hold_ns: u64,
     pub(crate) elapsed_ns: u64,

@@ -26,7 +26,7 @@ use crate::outcome::{Evacuation, Outcome};
 use crate::placement::{PfnRange, Quarantine, Target};
 use crate::request::{EvacuateRequest, RelocateRequest};
 use crate::sys::{self, now_ns};
-use crate::table::{self, inject, AdInjector, Retired};
+use crate::table::{self, inject, AdInjector, Retired, Spares};
 
 /// Runs one request; `out` is filled in whether it fails or not. Requests on
 /// one mm are serialised through `claims`.
@@ -104,16 +104,24 @@ fn relocate_mm(
     let charges = Charges::new();
     // Dropped after every mmap-lock guard below, releasing what is left.
     let mut retired = Retired::new();
+    let mut spares = Spares::new();
     let end = job.end.min(mm.user_end());
     let mut first_hold = true;
     for level in job.levels.iter() {
         let mut cursor = Cursor::new(level, job.start, end);
+        // How many replacements the next batch is likely to take.
+        let mut expected = 0;
         while !cursor.done() {
             if sys::fatal_signal_pending() {
                 return Err(EINTR);
             }
             if mm.is_orphaned() {
                 return Err(ESRCH);
+            }
+            // Allocate replacements now, with no lock held: as many as the
+            // previous batch chose, charged where its last table was.
+            if let Some(memcg) = charges.latest() {
+                spares.fill(level, expected, job.target, memcg, job.quarantine);
             }
             // Faults, munmap, mremap and every walker under the mmap lock
             // stay out for the whole batch; dropped between batches to bound
@@ -135,6 +143,7 @@ fn relocate_mm(
             let step = Batch::new(&guard, job.target, &charges, job.quarantine).run(
                 &mut cursor,
                 job.batch,
+                &mut spares,
                 inject::reborrow(&mut inject),
                 &mut retired,
                 out,
@@ -143,7 +152,8 @@ fn relocate_mm(
             out.batches += 1;
             out.longest_hold_ns = out.longest_hold_ns.max(now_ns() - held_since);
             retired.release();
-            step?;
+            spares.account(out);
+            expected = step?;
             sys::cond_resched();
         }
     }

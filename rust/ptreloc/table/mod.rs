@@ -34,6 +34,7 @@
 //! | `deposit.rs` | PTE tables deposited for huge pages |
 //! | `reconcile.rs` | Accessed/Dirty bits carried over after the flush |
 //! | `inject.rs` | the `inject=ad` test hook that proves `reconcile.rs` |
+//! | `spares.rs` | [`Spares`]: replacements allocated before a batch takes the mmap lock |
 //! | `retired.rs` | [`Retired`]: old tables freed after a grace period, in the background |
 
 mod deposit;
@@ -41,6 +42,7 @@ pub(crate) mod inject;
 mod page;
 mod reconcile;
 mod retired;
+mod spares;
 mod walk;
 
 pub(crate) use deposit::{count_deposits, move_deposits};
@@ -48,6 +50,7 @@ pub(crate) use inject::AdInjector;
 pub(crate) use page::{NewTable, Table, TablePage};
 pub(crate) use reconcile::{reconcile, Watched};
 pub(crate) use retired::{awaiting_free, wait_for_released, Retired};
+pub(crate) use spares::Spares;
 pub(crate) use walk::{
     p4d_is_table, pgd_entry_size, pgd_is_table, pud_is_table, Entry, Lookup, Slot,
 };

@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Replacement tables allocated before a batch takes the mmap lock.
+
+use core::ptr::NonNull;
+
+use kernel::prelude::*;
+
+use super::page::NewTable;
+use crate::compat;
+use crate::level::Level;
+use crate::outcome::Outcome;
+use crate::placement::{Quarantine, Target};
+use crate::sys;
+
+/// Replacements allocated ahead, with no lock held, so that a batch holds
+/// the mmap write lock to swap tables rather than to allocate them.
+///
+/// A replacement must be charged where its predecessor is (`memcg.rs`),
+/// which is known only once the walk under the lock finds it; an mm's tables
+/// are nearly always charged to one memcg. So spares are charged where the
+/// last table looked up was, and a batch takes one only for a table whose
+/// predecessor is charged to the same memcg (it allocates any other under
+/// the lock, as without spares). What no batch takes is freed when the
+/// request ends, or when it moves on to another level.
+pub(crate) struct Spares {
+    level: Level,
+    tables: KVec<NewTable>,
+    /// Allocated and taken since the last [`Spares::account`].
+    allocated: u64,
+    taken: u64,
+}
+
+impl Spares {
+    pub(crate) fn new() -> Self {
+        Self {
+            level: Level::Pte,
+            tables: KVec::new(),
+            allocated: 0,
+            taken: 0,
+        }
+    }
+
+    /// Adds what was allocated and taken since the last call to `out`.
+    pub(crate) fn account(&mut self, out: &mut Outcome) {
+        out.spares_allocated += core::mem::take(&mut self.allocated);
+        out.spares_used += core::mem::take(&mut self.taken);
+    }
+
+    /// Allocates `level` tables on `target` charged to `memcg` (`None`:
+    /// charged to none) until there are `n`; drops spares of another level
+    /// first. Stops at the first failure: the batch then allocates under the
+    /// lock, and reports a failure there. May sleep and reclaim: call it
+    /// with no lock held.
+    pub(crate) fn fill(
+        &mut self,
+        level: Level,
+        n: usize,
+        target: Target,
+        memcg: Option<NonNull<sys::mem_cgroup>>,
+        quarantine: Option<&Quarantine>,
+    ) {
+        if level != self.level {
+            self.tables = KVec::new();
+            self.level = level;
+        }
+        if n <= self.tables.len()
+            || self
+                .tables
+                .reserve(n - self.tables.len(), GFP_KERNEL)
+                .is_err()
+        {
+            return;
+        }
+        while self.tables.len() < n {
+            let Ok(table) = NewTable::alloc(level, target, memcg, quarantine) else {
+                return;
+            };
+            // Cannot fail: room was reserved.
+            let _ = self.tables.push(table, GFP_NOWAIT);
+            self.allocated += 1;
+        }
+    }
+
+    /// A spare for a `level` table whose predecessor is charged to `memcg`,
+    /// if there is one. Does not sleep.
+    pub(crate) fn take(
+        &mut self,
+        level: Level,
+        memcg: Option<NonNull<sys::mem_cgroup>>,
+    ) -> Option<NewTable> {
+        if level != self.level || self.tables.last()?.charged_to() != memcg {
+            return None;
+        }
+        self.taken += 1;
+        compat::pop(&mut self.tables)
+    }
+}
