@@ -10,11 +10,16 @@
  *       by its threads for several batch sizes
  *   ptreloc_bench faults REPS           ns per page fault, one number per rep
  *
- * The target of each size is a child bound to node 0 that maps SIZE MiB of
- * anonymous memory with THP off and writes every 4 KiB page.
+ * The target of each size is a child on CPU 1, bound to node 0, that maps
+ * SIZE MiB of anonymous memory with THP off and writes every 4 KiB page. The
+ * requests come from CPU 0, where this process runs from the start, so that
+ * no process of the bench but the bystander ever runs on node 1's CPUs
+ * (2 and 3): the guest has 4 (scripts/bench).
  */
 #include <pthread.h>
+#include <sched.h>
 #include <time.h>
+#include <numa.h>
 #include <numaif.h>
 #include <sys/wait.h>
 
@@ -23,6 +28,9 @@
 #define MIB (1UL << 20)
 #define FLOOR_FILE "/sys/kernel/debug/ptreloc_test/floor"
 #define BATCH_FILE PTRELOC_DEBUGFS "/batch"
+#define REQUEST_CPU 0
+#define TARGET_CPU 1
+#define BYSTANDER_CPU 3
 
 static uint64_t now_ns(void)
 {
@@ -38,6 +46,15 @@ static void die(const char *what)
 	exit(1);
 }
 
+static int pin_to_cpu(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return sched_setaffinity(0, sizeof(set), &set);
+}
+
 /* The target process and the two pipes that drive it. */
 struct target {
 	pid_t pid;
@@ -45,7 +62,7 @@ struct target {
 	size_t len;
 };
 
-/* What the target's stall threads saw. */
+/* What the target's stall threads saw (they share its CPU). */
 struct stall {
 	uint64_t max_gap_ns, max_fault_ns, touches, faults;
 };
@@ -107,7 +124,9 @@ static void target_main(int cmd, int reply, size_t len, int reps)
 	uint64_t t;
 	int r;
 
-	bind_to_node(0);
+	/* Before the first touch: the mm never runs on node 1's CPUs. */
+	if (pin_to_cpu(TARGET_CPU) || bind_to_node(0))
+		_exit(2);
 	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		_exit(2);
@@ -386,6 +405,12 @@ int main(int argc, char **argv)
 	}
 	if (access(FLOOR_FILE, W_OK))
 		die("ptreloc_test.ko (" FLOOR_FILE ")");
+	/* Before anything is forked: see the top of this file. */
+	if (numa_node_of_cpu(TARGET_CPU) != 0 || numa_node_of_cpu(BYSTANDER_CPU) != 1 ||
+	    pin_to_cpu(REQUEST_CPU)) {
+		fprintf(stderr, "need CPUs 0 and 1 on node 0, 3 on node 1\n");
+		return 1;
+	}
 	for (tok = strtok(argv[2], ","); tok && n < 16; tok = strtok(NULL, ","))
 		sizes[n++] = strtoul(tok, NULL, 10);
 	printf("{\"reps\": %d, \"sizes\": [\n", reps);
