@@ -60,6 +60,7 @@ struct target {
 	pid_t pid;
 	int cmd, reply;		/* our ends */
 	size_t len;
+	unsigned long mem;	/* its mapping, 2 MiB aligned */
 };
 
 /* What the target's stall threads saw (they share its CPU). */
@@ -127,13 +128,13 @@ static void target_main(int cmd, int reply, size_t len, int reps)
 	/* Before the first touch: the mm never runs on node 1's CPUs. */
 	if (pin_to_cpu(TARGET_CPU) || bind_to_node(0))
 		_exit(2);
-	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	p = mmap_aligned(len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		_exit(2);
 	madvise(p, len, MADV_NOHUGEPAGE);
 	for (off = 0; off < len; off += PAGE_SZ)
 		p[off] = (char)off;
-	if (write(reply, "r", 1) != 1)
+	if (write(reply, &p, sizeof(p)) != sizeof(p))
 		_exit(3);
 	while (read(cmd, &c, 1) == 1) {
 		if (c == 'q') {
@@ -177,7 +178,6 @@ static struct target start_target(size_t len, int reps)
 {
 	int to[2], from[2];
 	struct target t = { .len = len };
-	char c;
 
 	if (pipe(to) || pipe(from))
 		die("pipe");
@@ -193,8 +193,8 @@ static struct target start_target(size_t len, int reps)
 	close(from[1]);
 	t.cmd = to[1];
 	t.reply = from[0];
-	/* The target says when its memory is filled. */
-	if (read(t.reply, &c, 1) != 1)
+	/* The target says where its memory is, once filled. */
+	if (read(t.reply, &t.mem, sizeof(t.mem)) != sizeof(t.mem))
 		die("target");
 	return t;
 }
@@ -273,7 +273,7 @@ static uint64_t floor_ns(long pages, int from, int to)
 static void bench_size(size_t mib, int reps, const char *sep)
 {
 	struct target t = start_target(mib * MIB, reps);
-	uint64_t pte[64], all[64], flr[64], frk[64], mig[64];
+	uint64_t pte[64], all[64], flr[64], frk[64], mig[64], one[64], one_flr[64];
 	static const long batches[] = { 8, 64, 512 };
 	long tables, moved_all = 0;
 	struct outcome o;
@@ -311,6 +311,27 @@ static void bench_size(size_t mib, int reps, const char *sep)
 	}
 	for (r = 0; r < reps; r++)
 		flr[r] = floor_ns(tables, r % 2, !(r % 2));
+	/*
+	 * A request for the first PTE table of the mapping alone, back and
+	 * forth after a round trip not counted: the fixed cost of a request,
+	 * beside the floor of one table.
+	 */
+	if (relocate_levels(t.pid, !node, t.mem, t.mem + PMD_SZ, "pte", NULL) ||
+	    relocate_levels(t.pid, node, t.mem, t.mem + PMD_SZ, "pte", NULL))
+		die("warm-up one table");
+	for (r = 0; r < reps; r++) {
+		int to = r % 2 ? node : !node;
+
+		if (relocate_levels(t.pid, to, t.mem, t.mem + PMD_SZ, "pte", &o) ||
+		    strcmp(o.status, "ok"))
+			die("relocate one table");
+		one[r] = o.elapsed_ns;
+		if (o.moved_pte != 1)
+			fprintf(stderr, "moved %ld of 1\n", o.moved_pte);
+		one_flr[r] = floor_ns(1, !to, to);
+	}
+	if (relocate_levels(t.pid, node, t.mem, t.mem + PMD_SZ, "pte", NULL))
+		die("one table back");
 	send(&t, 'f');
 	for (r = 0; r < reps; r++)
 		receive(&t, &frk[r], sizeof(frk[r]));
@@ -331,6 +352,8 @@ static void bench_size(size_t mib, int reps, const char *sep)
 	print_samples("floor_ns", flr, reps, ",\n      ");
 	print_samples("fork_ns", frk, reps, ",\n      ");
 	print_samples("migrate_pages_ns", mig, reps, ",\n      ");
+	print_samples("one_table_ns", one, reps, ",\n      ");
+	print_samples("floor_one_ns", one_flr, reps, ",\n      ");
 	printf("\"stall\": [");
 	/* The same loops without relocation, then with it, per batch size. */
 	for (b = -1; b < 3; b++) {

@@ -25,12 +25,20 @@ def spread(v):
     return (max(v) - min(v)) / m if m else 0.0
 
 
+def verdict(ok):
+    return "met" if ok else "not met"
+
+
 def fmt_ns(ns):
     if ns >= 1e6:
         return f"{ns / 1e6:.1f} ms"
     if ns >= 1e3:
         return f"{ns / 1e3:.1f} us"
     return f"{ns:.0f} ns"
+
+
+def cell(v):
+    return f"{fmt_ns(med(v))} ({spread(v):.0%})"
 
 
 def main():
@@ -53,10 +61,10 @@ def main():
         per["relocate_all_ns"] = [v / s["tables_all_levels"] for v in s["relocate_all_ns"]]
         r, fl, fk, mg, al = (med(per[k]) for k in ("relocate_pte_ns", "floor_ns", "fork_ns",
                                                    "migrate_pages_ns", "relocate_all_ns"))
-        cell = lambda k: f"{fmt_ns(med(per[k]))} ({spread(per[k]):.0%})"
-        print(f"{s['mib']:>4}Mi {t:>6} {cell('relocate_pte_ns'):>16} {cell('floor_ns'):>16} "
-              f"{r / fl:>10.2f}x {cell('fork_ns'):>16} {fk / r:>9.1f}x "
-              f"{cell('migrate_pages_ns'):>16} {mg / r:>9.1f}x {cell('relocate_all_ns'):>16}")
+        print(f"{s['mib']:>4}Mi {t:>6} {cell(per['relocate_pte_ns']):>16} "
+              f"{cell(per['floor_ns']):>16} {r / fl:>10.2f}x {cell(per['fork_ns']):>16} "
+              f"{fk / r:>9.1f}x {cell(per['migrate_pages_ns']):>16} {mg / r:>9.1f}x "
+              f"{cell(per['relocate_all_ns']):>16}")
         summary["sizes"].append({
             "mib": s["mib"], "pte_tables": t,
             "ns_per_table": {k: med(v) for k, v in per.items()},
@@ -71,6 +79,15 @@ def main():
         for st in s["stall"]:
             print(f"{s['mib']:>4}Mi {st['batch']:>6} {fmt_ns(st['longest_hold_ns']):>13} "
                   f"{fmt_ns(st['max_touch_gap_ns']):>14} {fmt_ns(st['max_fault_ns']):>10}")
+
+    print("\nfixed cost of a request: one PTE table (2 MiB of the mapping) beside the floor "
+          "of one table; target <= 3x")
+    print(f"{'size':>6} {'request':>16} {'floor':>16} {'ratio':>7} target")
+    for s, row in zip(main_["sizes"], summary["sizes"]):
+        one, flo = med(s["one_table_ns"]), med(s["floor_one_ns"])
+        row["one_table_over_floor"] = one / flo
+        print(f"{s['mib']:>4}Mi {cell(s['one_table_ns']):>16} {cell(s['floor_one_ns']):>16} "
+              f"{one / flo:>6.1f}x {verdict(one / flo <= 3)}")
 
     idle = med(loaded) / med(unloaded)
     # One ratio per round of the two states measured back to back.
