@@ -68,7 +68,7 @@ struct stall {
 	uint64_t max_gap_ns, max_fault_ns, touches, faults;
 };
 
-static volatile int stall_stop;
+static volatile int stall_stop, stall_started;
 static char *stall_mem;
 static size_t stall_len;
 
@@ -79,6 +79,7 @@ static void *toucher(void *arg)
 	uint64_t last = now_ns(), t;
 	size_t off = 0;
 
+	stall_started = 1;
 	while (!stall_stop) {
 		(void)*(volatile char *)(stall_mem + off);
 		off = (off + PAGE_SZ) % stall_len;
@@ -153,20 +154,27 @@ static void target_main(int cmd, int reply, size_t len, int reps)
 				if (write(reply, &t, sizeof(t)) != sizeof(t))
 					_exit(3);
 			}
-		} else if (c == 's') {
+		} else if (c == 's' || c == 't') {
+			/* 's': toucher and faulter; 't': the toucher alone. */
+			int faults = c == 's';
 			struct stall s = { 0 };
 			pthread_t a, b;
 
 			stall_mem = p;
 			stall_len = len;
 			stall_stop = 0;
+			stall_started = 0;
 			pthread_create(&a, NULL, toucher, &s);
-			pthread_create(&b, NULL, faulter, &s);
+			if (faults)
+				pthread_create(&b, NULL, faulter, &s);
+			while (!stall_started)
+				sched_yield();
 			if (write(reply, "r", 1) != 1 || read(cmd, &c, 1) != 1)
 				_exit(3);
 			stall_stop = 1;
 			pthread_join(a, NULL);
-			pthread_join(b, NULL);
+			if (faults)
+				pthread_join(b, NULL);
 			if (write(reply, &s, sizeof(s)) != sizeof(s))
 				_exit(3);
 		}
@@ -270,12 +278,124 @@ static uint64_t floor_ns(long pages, int from, int to)
 	return ns;
 }
 
+/*
+ * A process that spins in user space on CPU 3 and never touches the target:
+ * the function-call interrupts that reach its CPU are the ones a relocation
+ * would cost the other processes of a machine.
+ */
+static pid_t start_bystander(void)
+{
+	pid_t parent = getpid(), pid;
+	int ready[2];
+	char c = 0;
+
+	if (pipe(ready))
+		die("pipe");
+	pid = fork();
+	if (pid < 0)
+		die("fork");
+	if (!pid) {
+		volatile unsigned long spins = 0;
+
+		die_with_parent(parent);
+		if (pin_to_cpu(BYSTANDER_CPU) || write(ready[1], "r", 1) != 1)
+			_exit(2);
+		for (;;)
+			spins++;
+	}
+	if (read(ready[0], &c, 1) != 1)
+		die("bystander");
+	close(ready[0]);
+	close(ready[1]);
+	return pid;
+}
+
+static void end_process(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+/* What one window of the target's toucher saw, a field per array. */
+enum { W_NS, W_BATCHES, W_HOLD, W_GAP, W_CAL_TARGET, W_CAL_BYSTANDER, W_FIELDS };
+static const char *const window_keys[W_FIELDS] = {
+	"ns", "batches", "longest_hold_ns", "max_touch_gap_ns", "cal_target", "cal_bystander"
+};
+
+/*
+ * Windows of the target's toucher alone (on CPU 1), in pairs: one while
+ * all its PTE tables move (batch 64), from CPU 0, then one as long without
+ * relocation, in which CPU 0 spins instead, so that as many vCPUs are busy.
+ * In each, the function-call interrupts (CAL) of CPUs 1 and 3 and the
+ * toucher's longest gap between two touches. w[1]: relocating, w[0]: not.
+ */
+static void windows(struct target *t, int reps, int *node, uint64_t w[2][W_FIELDS][64])
+{
+	uint64_t t0, len = 0;
+	long cal[2][2];
+	struct outcome o;
+	struct stall s;
+	int r, k;
+	char c;
+
+	for (r = 0; r < reps; r++) {
+		for (k = 1; k >= 0; k--) {
+			send(t, 't');
+			receive(t, &c, 1);
+			cal[0][0] = cpu_interrupts(TARGET_CPU, "CAL");
+			cal[0][1] = cpu_interrupts(BYSTANDER_CPU, "CAL");
+			t0 = now_ns();
+			if (k) {
+				*node = !*node;
+				if (relocate_levels(t->pid, *node, 0, 0, "pte", &o) ||
+				    strcmp(o.status, "ok"))
+					die("relocate in a window");
+				len = now_ns() - t0;
+			} else {
+				while (now_ns() - t0 < len)
+					;
+			}
+			w[k][W_NS][r] = now_ns() - t0;
+			cal[1][0] = cpu_interrupts(TARGET_CPU, "CAL");
+			cal[1][1] = cpu_interrupts(BYSTANDER_CPU, "CAL");
+			send(t, 'x');
+			receive(t, &s, sizeof(s));
+			w[k][W_BATCHES][r] = k ? o.batches : 0;
+			w[k][W_HOLD][r] = k ? o.longest_hold_ns : 0;
+			w[k][W_GAP][r] = s.max_gap_ns;
+			w[k][W_CAL_TARGET][r] = cal[1][0] - cal[0][0];
+			w[k][W_CAL_BYSTANDER][r] = cal[1][1] - cal[0][1];
+		}
+	}
+}
+
+/* "key": {"relocating": {...}, "quiet": {...}}, in the order measured. */
+static void print_windows(const char *key, uint64_t w[2][W_FIELDS][64], int reps)
+{
+	int k, f, r;
+
+	printf("\"%s\": {", key);
+	for (k = 1; k >= 0; k--) {
+		printf("%s\"%s\": {", k ? "" : ", ", k ? "relocating" : "quiet");
+		for (f = 0; f < W_FIELDS; f++) {
+			printf("%s\"%s\": [", f ? ", " : "", window_keys[f]);
+			for (r = 0; r < reps; r++)
+				printf("%s%llu", r ? ", " : "", (unsigned long long)w[k][f][r]);
+			printf("]");
+		}
+		printf("}");
+	}
+	printf("},\n      ");
+}
+
 static void bench_size(size_t mib, int reps, const char *sep)
 {
 	struct target t = start_target(mib * MIB, reps);
 	uint64_t pte[64], all[64], flr[64], frk[64], mig[64], one[64], one_flr[64];
 	static const long batches[] = { 8, 64, 512 };
+	static uint64_t plain[2][W_FIELDS][64], beside[2][W_FIELDS][64];
 	long tables, moved_all = 0;
+	pid_t bystander;
 	struct outcome o;
 	int r, node = 0, data_node = 0, b;
 
@@ -332,6 +452,11 @@ static void bench_size(size_t mib, int reps, const char *sep)
 	}
 	if (relocate_levels(t.pid, node, t.mem, t.mem + PMD_SZ, "pte", NULL))
 		die("one table back");
+	/* Holds and gaps with CPU 3 idle, interrupts with it busy. */
+	windows(&t, reps, &node, plain);
+	bystander = start_bystander();
+	windows(&t, reps, &node, beside);
+	end_process(bystander);
 	send(&t, 'f');
 	for (r = 0; r < reps; r++)
 		receive(&t, &frk[r], sizeof(frk[r]));
@@ -354,6 +479,8 @@ static void bench_size(size_t mib, int reps, const char *sep)
 	print_samples("migrate_pages_ns", mig, reps, ",\n      ");
 	print_samples("one_table_ns", one, reps, ",\n      ");
 	print_samples("floor_one_ns", one_flr, reps, ",\n      ");
+	print_windows("windows", plain, reps);
+	print_windows("bystander", beside, reps);
 	printf("\"stall\": [");
 	/* The same loops without relocation, then with it, per batch size. */
 	for (b = -1; b < 3; b++) {

@@ -11,6 +11,7 @@ ratios compare medians measured in the same guest run.
 """
 import datetime
 import json
+import math
 import os
 import statistics
 import sys
@@ -23,6 +24,11 @@ def med(v):
 def spread(v):
     m = med(v)
     return (max(v) - min(v)) / m if m else 0.0
+
+
+def p99(v):
+    """The 99th percentile, nearest rank: the largest of fewer than 100."""
+    return sorted(v)[math.ceil(0.99 * len(v)) - 1]
 
 
 def verdict(ok):
@@ -88,6 +94,42 @@ def main():
         row["one_table_over_floor"] = one / flo
         print(f"{s['mib']:>4}Mi {cell(s['one_table_ns']):>16} {cell(s['floor_one_ns']):>16} "
               f"{one / flo:>6.1f}x {verdict(one / flo <= 3)}")
+
+    print("\nbystander: function-call interrupts (CAL, medians) on CPU 3, busy in another process,\n"
+          "per relocation of all PTE tables (batch 64, the target on CPU 1, the request from CPU 0)\n"
+          "and per window as long without; target: 0 extra. CPU 1 should take one per batch.")
+    print(f"{'size':>6} {'batches':>7} {'with':>6} {'without':>7} {'extra':>6} {'per batch':>9} "
+          f"{'target':>7} {'CPU 1':>9}")
+    for s, row in zip(main_["sizes"], summary["sizes"]):
+        w, q = s["bystander"]["relocating"], s["bystander"]["quiet"]
+        b = med(w["batches"])
+        with_, without = med(w["cal_bystander"]), med(q["cal_bystander"])
+        on_target = med(w["cal_target"])
+        row["bystander_cal"] = {"with": with_, "without": without, "extra": with_ - without,
+                                "extra_per_batch": (with_ - without) / b, "batches": b,
+                                "target_cpu": on_target}
+        print(f"{s['mib']:>4}Mi {b:>7.0f} {with_:>6.0f} {without:>7.0f} {with_ - without:>+6.0f} "
+              f"{(with_ - without) / b:>+9.2f} {verdict(with_ <= without):>7} "
+              f"{on_target:>5.0f} {'ok' if on_target >= b else 'low'}")
+
+    print("\nthe target's toucher alone on CPU 1, while its PTE tables move (batch 64) and in a\n"
+          "window as long without: longest mmap-lock hold (median), longest gap between two\n"
+          "touches (p99 over the repetitions); target: gap ratio <= 2x")
+    print(f"{'size':>6} {'longest hold':>16} {'gap with':>10} {'gap without':>11} {'ratio':>6} target")
+    for s, row in zip(main_["sizes"], summary["sizes"]):
+        w, q = s["windows"]["relocating"], s["windows"]["quiet"]
+        gw, gq = p99(w["max_touch_gap_ns"]), p99(q["max_touch_gap_ns"])
+        row.update(hold_ns=med(w["longest_hold_ns"]), gap_p99_ns={"with": gw, "without": gq},
+                   gap_ratio=gw / gq)
+        print(f"{s['mib']:>4}Mi {cell(w['longest_hold_ns']):>16} {fmt_ns(gw):>10} "
+              f"{fmt_ns(gq):>11} {gw / gq:>5.2f}x {verdict(gw / gq <= 2)}")
+    rows = summary["sizes"]
+    ref = next((r for r in rows if r["mib"] == 64), rows[0])
+    top = max(rows, key=lambda r: r["mib"])
+    summary["hold_ratio"] = top["hold_ns"] / ref["hold_ns"]
+    print(f"hold ratio: {fmt_ns(top['hold_ns'])} at {top['mib']} MiB / {fmt_ns(ref['hold_ns'])} "
+          f"at {ref['mib']} MiB = {summary['hold_ratio']:.2f}x; target <= 1.5x: "
+          f"{verdict(summary['hold_ratio'] <= 1.5)}")
 
     idle = med(loaded) / med(unloaded)
     # One ratio per round of the two states measured back to back.
