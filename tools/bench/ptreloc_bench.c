@@ -6,8 +6,11 @@
  *
  *   ptreloc_bench main SIZES_MIB REPS   JSON on stdout: per size, relocation
  *       (PTE tables, and all levels), the floor (ptreloc_test's `floor`),
- *       fork() and migrate_pages() of the same process, and the stall seen
- *       by its threads for several batch sizes
+ *       fork() and migrate_pages() of the same process, a request for one
+ *       table beside the floor of one, windows with and without relocation
+ *       (the lock hold, a thread's longest gap, the interrupts of a
+ *       bystander CPU), and the stall seen by its threads for several batch
+ *       sizes; then the PTE tables of a sparse 64 GiB mapping
  *   ptreloc_bench faults REPS           ns per page fault, one number per rep
  *
  * The target of each size is a child on CPU 1, bound to node 0, that maps
@@ -118,8 +121,11 @@ static void *faulter(void *arg)
 	return NULL;
 }
 
-/* The target: fill, then serve commands until 'q'. */
-static void target_main(int cmd, int reply, size_t len, int reps)
+/*
+ * The target: fill (a page every step bytes), then serve commands until
+ * 'q'. A sparse target (step > 4 KiB) maps without reserving swap space.
+ */
+static void target_main(int cmd, int reply, size_t len, size_t step, int reps)
 {
 	char *p, c;
 	size_t off;
@@ -129,11 +135,12 @@ static void target_main(int cmd, int reply, size_t len, int reps)
 	/* Before the first touch: the mm never runs on node 1's CPUs. */
 	if (pin_to_cpu(TARGET_CPU) || bind_to_node(0))
 		_exit(2);
-	p = mmap_aligned(len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	p = mmap_aligned(len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS |
+			 (step > PAGE_SZ ? MAP_NORESERVE : 0), -1, 0);
 	if (p == MAP_FAILED)
 		_exit(2);
 	madvise(p, len, MADV_NOHUGEPAGE);
-	for (off = 0; off < len; off += PAGE_SZ)
+	for (off = 0; off < len; off += step)
 		p[off] = (char)off;
 	if (write(reply, &p, sizeof(p)) != sizeof(p))
 		_exit(3);
@@ -182,7 +189,7 @@ static void target_main(int cmd, int reply, size_t len, int reps)
 	_exit(0);
 }
 
-static struct target start_target(size_t len, int reps)
+static struct target start_target(size_t len, size_t step, int reps)
 {
 	int to[2], from[2];
 	struct target t = { .len = len };
@@ -195,7 +202,7 @@ static struct target start_target(size_t len, int reps)
 	if (!t.pid) {
 		close(to[1]);
 		close(from[0]);
-		target_main(to[0], from[1], len, reps);
+		target_main(to[0], from[1], len, step, reps);
 	}
 	close(to[0]);
 	close(from[1]);
@@ -390,7 +397,7 @@ static void print_windows(const char *key, uint64_t w[2][W_FIELDS][64], int reps
 
 static void bench_size(size_t mib, int reps, const char *sep)
 {
-	struct target t = start_target(mib * MIB, reps);
+	struct target t = start_target(mib * MIB, PAGE_SZ, reps);
 	uint64_t pte[64], all[64], flr[64], frk[64], mig[64], one[64], one_flr[64];
 	static const long batches[] = { 8, 64, 512 };
 	static uint64_t plain[2][W_FIELDS][64], beside[2][W_FIELDS][64];
@@ -516,6 +523,42 @@ static void bench_size(size_t mib, int reps, const char *sep)
 	fflush(stdout);
 }
 
+/*
+ * Scale: a target that maps 64 GiB and writes one page per 2 MiB, 32768 PTE
+ * tables and as many pages (128 MiB each, twice the tables while they move:
+ * a 6 GiB node has room). Its PTE tables move back and forth, REPS times.
+ */
+static void bench_sparse(int reps)
+{
+	const size_t mib = 64UL << 10;
+	struct target t = start_target(mib * MIB, PMD_SZ, reps);
+	struct outcome o;
+	uint64_t pte[64];
+	int r, node = 0;
+	long tables;
+
+	tables = pte_tables(&t);
+	fprintf(stderr, "sparse %zu MiB: %ld PTE tables\n", mib, tables);
+	set_batch(64);
+	if (relocate_levels(t.pid, 0, 0, 0, NULL, &o) || strcmp(o.status, "ok") ||
+	    relocate_levels(t.pid, 1, 0, 0, "pte", NULL) ||
+	    relocate_levels(t.pid, 0, 0, 0, "pte", NULL))
+		die("sparse: to node 0 and warm-up");
+	for (r = 0; r < reps; r++) {
+		node = !node;
+		if (relocate_levels(t.pid, node, 0, 0, "pte", &o) || strcmp(o.status, "ok"))
+			die("sparse: relocate pte");
+		pte[r] = o.elapsed_ns;
+		if (o.moved_pte != tables)
+			fprintf(stderr, "moved %ld of %ld\n", o.moved_pte, tables);
+	}
+	printf("  \"sparse\": {\"mib\": %zu, \"pte_tables\": %ld, ", mib, tables);
+	print_samples("relocate_pte_ns", pte, reps, "}\n");
+	send(&t, 'q');
+	waitpid(t.pid, NULL, 0);
+	fflush(stdout);
+}
+
 /* ns per page fault over a 64 MiB mapping, REPS times. */
 static void bench_faults(int reps)
 {
@@ -566,6 +609,8 @@ int main(int argc, char **argv)
 	printf("{\"reps\": %d, \"sizes\": [\n", reps);
 	for (i = 0; i < n; i++)
 		bench_size(sizes[i], reps, i + 1 < n ? ",\n" : "\n");
-	printf("]}\n");
+	printf("],\n");
+	bench_sparse(reps);
+	printf("}\n");
 	return 0;
 }
