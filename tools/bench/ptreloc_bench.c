@@ -10,7 +10,9 @@
  *       table beside the floor of one, windows with and without relocation
  *       (the lock hold, a thread's longest gap, the interrupts of a
  *       bystander CPU), and the stall seen by its threads for several batch
- *       sizes; then the PTE tables of a sparse 64 GiB mapping
+ *       sizes; then the PTE tables of a sparse 64 GiB mapping; then the
+ *       throughput of a 1 GiB target's mmap-lock readers alone and under a
+ *       storm of requests
  *   ptreloc_bench faults REPS           ns per page fault, one number per rep
  *
  * The target of each size is a child on CPU 1, bound to node 0, that maps
@@ -24,7 +26,9 @@
 #include <time.h>
 #include <numa.h>
 #include <numaif.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
+#include <linux/fs.h>
 
 #include "ptreloc_util.h"
 
@@ -121,6 +125,86 @@ static void *faulter(void *arg)
 	return NULL;
 }
 
+/* The readers of the target's mmap lock, and what each op kind saw. */
+enum { R_FAULT, R_PAGEMAP, R_SCAN, R_MADVISE, R_KINDS };
+static const char *const reader_keys[R_KINDS] = { "fault", "pagemap", "pagemap_scan", "madvise" };
+
+struct readers {
+	uint64_t ops[R_KINDS], max_ns[R_KINDS];
+};
+
+struct reader {
+	int kind;
+	struct readers *r;
+};
+
+/*
+ * One op of `kind` on the 2 MiB chunk at `chunk` of the target's memory,
+ * each taking the mmap lock or the VMA lock for reading: fault a page of a
+ * scratch mapping in (and drop it again); read the chunk's pagemap; a
+ * PAGEMAP_SCAN ioctl over it; MADV_COLD on it.
+ */
+static void reader_op(int kind, char *chunk, char *scratch, int pagemap)
+{
+	static __thread struct page_region regions[32];
+	struct pm_scan_arg arg = {
+		.size = sizeof(arg),
+		.start = (unsigned long)chunk,
+		.end = (unsigned long)chunk + PMD_SZ,
+		.vec = (unsigned long)regions,
+		.vec_len = 32,
+		.category_mask = PAGE_IS_PRESENT,
+		.return_mask = PAGE_IS_PRESENT,
+	};
+	uint64_t entries[PMD_SZ / PAGE_SZ];
+
+	switch (kind) {
+	case R_FAULT:
+		*(volatile char *)scratch = 1;
+		madvise(scratch, PAGE_SZ, MADV_DONTNEED);
+		break;
+	case R_PAGEMAP:
+		if (pread(pagemap, entries, sizeof(entries),
+			  (unsigned long)chunk / PAGE_SZ * sizeof(uint64_t)) < 0)
+			die("pagemap");
+		break;
+	case R_SCAN:
+		if (ioctl(pagemap, PAGEMAP_SCAN, &arg) < 0)
+			die("PAGEMAP_SCAN");
+		break;
+	case R_MADVISE:
+		madvise(chunk, PMD_SZ, MADV_COLD);
+		break;
+	}
+}
+
+/* Repeats one kind of reader op over the target's memory until stopped. */
+static void *reader(void *arg)
+{
+	struct reader *rd = arg;
+	char *scratch = mmap(NULL, PAGE_SZ, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int pagemap = open("/proc/self/pagemap", O_RDONLY);
+	size_t off = 0;
+	uint64_t t;
+
+	if (scratch == MAP_FAILED || pagemap < 0)
+		die("reader");
+	__atomic_add_fetch(&stall_started, 1, __ATOMIC_SEQ_CST);
+	while (!stall_stop) {
+		t = now_ns();
+		reader_op(rd->kind, stall_mem + off, scratch, pagemap);
+		t = now_ns() - t;
+		rd->r->ops[rd->kind]++;
+		if (t > rd->r->max_ns[rd->kind])
+			rd->r->max_ns[rd->kind] = t;
+		off = (off + PMD_SZ) % stall_len;
+	}
+	close(pagemap);
+	munmap(scratch, PAGE_SZ);
+	return NULL;
+}
+
 /*
  * The target: fill (a page every step bytes), then serve commands until
  * 'q'. A sparse target (step > 4 KiB) maps without reserving swap space.
@@ -161,6 +245,30 @@ static void target_main(int cmd, int reply, size_t len, size_t step, int reps)
 				if (write(reply, &t, sizeof(t)) != sizeof(t))
 					_exit(3);
 			}
+		} else if (c == 'r') {
+			/* 'r': a reader thread per op kind, until 'x'. */
+			struct reader rd[R_KINDS];
+			struct readers r = { 0 };
+			pthread_t th[R_KINDS];
+			int k;
+
+			stall_mem = p;
+			stall_len = len;
+			stall_stop = 0;
+			stall_started = 0;
+			for (k = 0; k < R_KINDS; k++) {
+				rd[k] = (struct reader){ k, &r };
+				pthread_create(&th[k], NULL, reader, &rd[k]);
+			}
+			while (stall_started < R_KINDS)
+				sched_yield();
+			if (write(reply, "r", 1) != 1 || read(cmd, &c, 1) != 1)
+				_exit(3);
+			stall_stop = 1;
+			for (k = 0; k < R_KINDS; k++)
+				pthread_join(th[k], NULL);
+			if (write(reply, &r, sizeof(r)) != sizeof(r))
+				_exit(3);
 		} else if (c == 's' || c == 't') {
 			/* 's': toucher and faulter; 't': the toucher alone. */
 			int faults = c == 's';
@@ -559,6 +667,79 @@ static void bench_sparse(int reps)
 	fflush(stdout);
 }
 
+/*
+ * Fairness: the target's readers of its mmap lock (faults, pagemap reads,
+ * PAGEMAP_SCAN, madvise) for a window alone, then for as long under a
+ * storm (this process's requests, back to back, moving its 512 PTE tables
+ * between the nodes, batch 64), REPS times. Per op kind: ops and the
+ * longest op in each window; the longest hold of the storm's requests.
+ */
+static void bench_fairness(int reps)
+{
+	const uint64_t window_ns = 2000000000ULL;
+	struct target t = start_target(1024 * MIB, PAGE_SZ, reps);
+	struct readers r[2][64];
+	uint64_t hold[64], requests[64], t0;
+	struct outcome o;
+	int k, rep, node = 0;
+	char c;
+
+	set_batch(64);
+	if (relocate_levels(t.pid, 0, 0, 0, NULL, &o) || strcmp(o.status, "ok"))
+		die("fairness: to node 0");
+	for (rep = 0; rep < reps; rep++) {
+		hold[rep] = 0;
+		requests[rep] = 0;
+		for (k = 0; k < 2; k++) {
+			send(&t, 'r');
+			receive(&t, &c, 1);
+			t0 = now_ns();
+			while (now_ns() - t0 < window_ns) {
+				if (!k) {
+					usleep(10000);
+					continue;
+				}
+				node = !node;
+				if (relocate_levels(t.pid, node, 0, 0, "pte", &o))
+					die("fairness: storm");
+				if ((uint64_t)o.longest_hold_ns > hold[rep])
+					hold[rep] = o.longest_hold_ns;
+				requests[rep]++;
+			}
+			send(&t, 'x');
+			receive(&t, &r[k][rep], sizeof(r[k][rep]));
+		}
+	}
+	printf(",\n  \"fairness\": {\"window_ns\": %llu, ", (unsigned long long)window_ns);
+	for (k = 0; k < 2; k++) {
+		int kind;
+
+		printf("\"%s\": {", k ? "storm" : "alone");
+		for (kind = 0; kind < R_KINDS; kind++) {
+			printf("%s\"%s\": {\"ops\": [", kind ? ", " : "", reader_keys[kind]);
+			for (rep = 0; rep < reps; rep++)
+				printf("%s%llu", rep ? ", " : "",
+				       (unsigned long long)r[k][rep].ops[kind]);
+			printf("], \"max_ns\": [");
+			for (rep = 0; rep < reps; rep++)
+				printf("%s%llu", rep ? ", " : "",
+				       (unsigned long long)r[k][rep].max_ns[kind]);
+			printf("]}");
+		}
+		printf("}, ");
+	}
+	printf("\"storm_requests\": [");
+	for (rep = 0; rep < reps; rep++)
+		printf("%s%llu", rep ? ", " : "", (unsigned long long)requests[rep]);
+	printf("], \"storm_longest_hold_ns\": [");
+	for (rep = 0; rep < reps; rep++)
+		printf("%s%llu", rep ? ", " : "", (unsigned long long)hold[rep]);
+	printf("]}\n");
+	send(&t, 'q');
+	waitpid(t.pid, NULL, 0);
+	fflush(stdout);
+}
+
 /* ns per page fault over a 64 MiB mapping, REPS times. */
 static void bench_faults(int reps)
 {
@@ -611,6 +792,7 @@ int main(int argc, char **argv)
 		bench_size(sizes[i], reps, i + 1 < n ? ",\n" : "\n");
 	printf("],\n");
 	bench_sparse(reps);
+	bench_fairness(reps);
 	printf("}\n");
 	return 0;
 }

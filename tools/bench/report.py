@@ -147,6 +147,29 @@ def main():
     else:
         print(" (no 1 GiB size in this run to compare with)")
 
+    fair = main_.get("fairness")
+    if fair:
+        secs = fair["window_ns"] / 1e9
+        hold = max(fair["storm_longest_hold_ns"])
+        print(f"\nfairness: the 1 GiB target's readers of its mmap lock, a thread per kind, for "
+              f"{secs:.0f} s alone and {secs:.0f} s under a storm\n"
+              f"({med(fair['storm_requests']):.0f} requests back to back, batch 64; longest hold "
+              f"{fmt_ns(hold)}); targets: throughput >= 50%, no op longer than 2 holds")
+        print(f"{'op':>13} {'alone/s':>9} {'storm/s':>9} {'kept':>6} {'target':>7} "
+              f"{'longest alone':>13} {'longest storm':>13} {'target':>7}")
+        summary["fairness"] = {"longest_hold_ns": hold, "ops": {}}
+        for kind in fair["alone"]:
+            a_, s_ = fair["alone"][kind], fair["storm"][kind]
+            alone, storm = med(a_["ops"]) / secs, med(s_["ops"]) / secs
+            kept = storm / alone if alone else 0.0
+            worst_a, worst_s = max(a_["max_ns"]), max(s_["max_ns"])
+            summary["fairness"]["ops"][kind] = {
+                "alone_per_s": alone, "storm_per_s": storm, "kept": kept,
+                "longest_alone_ns": worst_a, "longest_storm_ns": worst_s}
+            print(f"{kind:>13} {alone:>9.0f} {storm:>9.0f} {kept:>5.0%} {verdict(kept >= 0.5):>7} "
+                  f"{fmt_ns(worst_a):>13} {fmt_ns(worst_s):>13} "
+                  f"{verdict(worst_s <= 2 * hold):>7}")
+
     idle = med(loaded) / med(unloaded)
     # One ratio per round of the two states measured back to back.
     n = main_["reps"]
