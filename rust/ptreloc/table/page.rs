@@ -265,7 +265,7 @@ impl NewTable {
     /// table's lock when it has its own (see [`NewTable::lock_if_distinct`]).
     pub(crate) unsafe fn install(self, slot: &Slot<'_>, old: Table) -> (Table, Watched) {
         let new = self.page;
-        let mut watched = Watched::default();
+        let watched;
         let (o, n) = (old.page.as_ptr(), new.as_ptr());
         // SAFETY: both are table pages of PTRS_PER_TABLE entries of one
         // level; `new` is ours and unreachable, `old` is live and locked
@@ -280,12 +280,15 @@ impl NewTable {
                 // the PMD table's lock, which we hold.
                 *sys::ptreloc_pmd_huge_pte(n) = *sys::ptreloc_pmd_huge_pte(o);
             }
+            // One copy of the page (the kernel's memcpy), then a look at the
+            // copy for the entries a CPU may still change. A CPU only sets
+            // Accessed and Dirty, in the low byte of an entry, by a locked
+            // update of the whole entry: however memcpy splits its reads,
+            // each copied entry is the old one from before or after such an
+            // update, and reconcile carries over what came after.
             let (src, dst) = (old.page.entries(), new.entries());
-            for i in 0..PTRS_PER_TABLE {
-                let entry = src.add(i).read_volatile();
-                dst.add(i).write(entry);
-                watched.note(self.level, i, entry);
-            }
+            core::ptr::copy_nonoverlapping(src, dst, PTRS_PER_TABLE);
+            watched = Watched::scan(self.level, dst);
             // Entries and lock must be visible before the table is: lockless
             // walkers (GUP-fast) may follow the entry as soon as it is set.
             sys::ptreloc_smp_wmb();

@@ -35,11 +35,28 @@ pub(crate) fn bits_a_cpu_may_set(level: Level, entry: u64) -> u64 {
 pub(crate) struct Watched([u64; PTRS_PER_TABLE / 64]);
 
 impl Watched {
-    /// Notes entry `i`, of a table of `level`, as copied with value `entry`.
-    pub(crate) fn note(&mut self, level: Level, i: usize, entry: u64) {
-        if bits_a_cpu_may_set(level, entry) != 0 {
-            self.add(i);
+    /// The entries of the copy `entries`, of a `level` table, that lack a
+    /// bit a CPU may set.
+    ///
+    /// # Safety
+    ///
+    /// `entries` is a table of `PTRS_PER_TABLE` entries that no CPU or
+    /// other thread writes to meanwhile (a copy not yet installed).
+    pub(crate) unsafe fn scan(level: Level, entries: *const u64) -> Self {
+        let mut watched = Self::default();
+        for i in 0..PTRS_PER_TABLE {
+            // SAFETY: in bounds, and not written to (caller).
+            let entry = unsafe { entries.add(i).read() };
+            // Most entries have both bits, or are not present.
+            let settled = entry & (PTE_PRESENT | PTE_ACCESSED | PTE_DIRTY);
+            if settled != 0
+                && settled != PTE_PRESENT | PTE_ACCESSED | PTE_DIRTY
+                && bits_a_cpu_may_set(level, entry) != 0
+            {
+                watched.add(i);
+            }
         }
+        watched
     }
 
     /// Watches entry `i` whatever it holds (a test hook cleared a bit).
