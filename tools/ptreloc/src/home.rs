@@ -12,8 +12,7 @@
 //! for a node without memory the nearest that has some), so a home can
 //! always hold page tables; and a node without CPUs (a memory-only tier) is
 //! never a home unless it is the local memory of some CPUs. `show --all`
-//! decides with this function; `follow --all` is meant to decide with it
-//! too.
+//! and `follow` (one process or all) decide with this function.
 
 use crate::topology::Topology;
 
@@ -53,6 +52,18 @@ pub struct Home {
 /// `data_kb` per node; `None` if there is no node with CPUs, or neither
 /// run time nor data on one.
 pub fn home(runs: &[Run], topology: &Topology, data_kb: &[u64]) -> Option<Home> {
+    home_with(runs, topology, || data_kb.to_vec())
+}
+
+/// [`home`], reading the data (`data_kb`, called at most once) only when
+/// it can decide: when no node has more run time than every other. Data is
+/// costly to count (`numa_maps` visits every mapped page), run time cheap;
+/// `follow` looks at every process at every interval.
+pub fn home_with(
+    runs: &[Run],
+    topology: &Topology,
+    data_kb: impl FnOnce() -> Vec<u64>,
+) -> Option<Home> {
     let mut weight = vec![0u64; topology.nodes()];
     for run in runs {
         if let Some(node) = topology.node_of(run.cpu) {
@@ -60,11 +71,27 @@ pub fn home(runs: &[Run], topology: &Topology, data_kb: &[u64]) -> Option<Home> 
             weight[node] = weight[node].saturating_add(run.runtime_ns);
         }
     }
-    let data = |node: usize| data_kb.get(node).copied().unwrap_or(0);
-    let node = topology
+    let mut homes: Vec<usize> = topology
         .cpu_nodes()
         .into_iter()
         .map(|n| topology.memory_node(n))
+        .collect();
+    homes.sort_unstable();
+    homes.dedup();
+    let most = homes.iter().map(|&n| weight[n]).max()?;
+    let mut heaviest = homes.iter().filter(|&&n| weight[n] == most);
+    if let (Some(&node), None) = (heaviest.next(), heaviest.next()) {
+        if most > 0 {
+            return Some(Home {
+                node,
+                basis: Basis::RunTime,
+            });
+        }
+    }
+    let data_kb = data_kb();
+    let data = |node: usize| data_kb.get(node).copied().unwrap_or(0);
+    let node = homes
+        .into_iter()
         .max_by_key(|&n| (weight[n], data(n), std::cmp::Reverse(n)))?;
     let basis = if weight[node] > 0 {
         Basis::RunTime
@@ -154,6 +181,31 @@ mod tests {
         // With CPU 2's time too, node 1 wins over node 0's heavier thread.
         let runs = [run(0, 15), run(2, 10), run(4, 10)];
         assert_eq!(home(&runs, &t, &[0, 0, 0]), at(1, Basis::RunTime));
+    }
+
+    /// `home_with` reads the data only when run time leaves a tie (or
+    /// there is none), and decides as `home` does.
+    #[test]
+    fn data_is_read_only_when_it_can_decide() {
+        let t = two_nodes();
+        let cases: [(&[Run], &[u64], bool); 7] = [
+            (&[run(0, 10), run(3, 1000)], &[1 << 20, 0], false),
+            (&[run(0, 500), run(2, 500)], &[4, 8], true),
+            (&[run(0, 0), run(1, 0)], &[4, 8], true),
+            (&[], &[8, 4], true),
+            (&[run(2, 5)], &[0, 0, 1 << 30], false),
+            (&[run(9, 5)], &[4, 0], true),
+            (&[run(0, 1), run(2, 1), run(3, 1)], &[9, 0], false),
+        ];
+        for (runs, data, needed) in cases {
+            let mut read = false;
+            let lazy = home_with(runs, &t, || {
+                read = true;
+                data.to_vec()
+            });
+            assert_eq!(lazy, home(runs, &t, data), "{runs:?} {data:?}");
+            assert_eq!(read, needed, "{runs:?} {data:?}");
+        }
     }
 
     #[test]

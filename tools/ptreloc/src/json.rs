@@ -196,6 +196,7 @@ mod tests {
                 runtime_ns: 5,
             }],
             allowed_nodes: vec![0],
+            ..Threads::default()
         };
         let p = Process::new(9, threads, c, vec![8, 4096], &t);
         let refused = vec![Refused {

@@ -367,6 +367,7 @@ mod tests {
             comm: comm.into(),
             runs: vec![Run { cpu, runtime_ns }],
             allowed_nodes: vec![0, 1],
+            ..Threads::default()
         };
         Process::new(pid, threads, c, data.to_vec(), &topology())
     }

@@ -2,7 +2,10 @@
 
 //! A process's threads, from `/proc/<pid>/task/<tid>/`: the CPU each last
 //! ran on and its run time so far (`stat`, `schedstat`), and the nodes of
-//! the CPUs any of them may run on (`status`'s `Cpus_allowed_list`).
+//! the CPUs any of them may run on (`status`'s `Cpus_allowed_list`); and,
+//! from the same files, what the process is (`Identity`: an exec or a new
+//! process under the same pid changes it) and its page tables' size
+//! (`status`'s `VmPTE`).
 
 use crate::home::Run;
 use crate::kernel::{self, FileBuf};
@@ -34,6 +37,27 @@ impl Clock {
     }
 }
 
+/// What tells one process image from another under the same pid: its
+/// start time (another process reusing the pid has another) and where its
+/// code and stack are (an exec maps new ones). Fields the kernel hides
+/// (another user's process, without `CAP_SYS_PTRACE`) are 0.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Identity {
+    /// `starttime`, field 22, in clock ticks since boot.
+    pub start_time: u64,
+    /// `startcode`, `endcode` and `startstack`, fields 26 to 28.
+    pub code: (u64, u64),
+    pub stack: u64,
+}
+
+impl Identity {
+    /// Whether `later` is this process after an exec (the same start time,
+    /// another image), rather than another process.
+    pub fn exec_of(&self, later: &Identity) -> bool {
+        self.start_time == later.start_time && self != later
+    }
+}
+
 /// The fields of a thread's `stat` we use.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stat {
@@ -41,6 +65,8 @@ pub struct Stat {
     pub flags: u64,
     pub ticks: u64,
     pub cpu: u32,
+    /// The process's, in every thread's `stat`.
+    pub identity: Identity,
 }
 
 /// Parses `/proc/<pid>/task/<tid>/stat`. The command name, in
@@ -52,12 +78,26 @@ pub fn parse_stat(text: &str) -> Option<Stat> {
     // `rest` starts at field 3 (state): field N is at N - 3.
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<u64>().ok());
+    let identity = Identity {
+        start_time: field(22).unwrap_or(0),
+        code: (field(26).unwrap_or(0), field(27).unwrap_or(0)),
+        stack: field(28).unwrap_or(0),
+    };
     Some(Stat {
         comm,
         flags: field(9)?,
         ticks: field(14)?.saturating_add(field(15)?),
         cpu: u32::try_from(field(39)?).ok()?,
+        identity,
     })
+}
+
+/// The identity and command name in a process's `stat`
+/// (`/proc/<pid>/stat`); `None` if it is gone or unreadable.
+pub fn identity(pid: u32, buf: &mut FileBuf) -> Option<(Identity, String)> {
+    buf.read_whole(&format!("/proc/{pid}/stat")).ok()?;
+    let stat = parse_stat(&buf.text())?;
+    Some((stat.identity, stat.comm))
 }
 
 /// The run time in `schedstat` (its first field), in ns.
@@ -73,14 +113,32 @@ pub fn cpus_allowed(status: &str) -> Option<&str> {
         .map(str::trim)
 }
 
+/// `VmPTE` of a `status` file, in kB: the process's PTE, PMD and PUD tables
+/// (`mm_pgtables_bytes()`; not the PGD). `None` without an mm (exiting).
+pub fn vm_pte_kb(status: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmPTE:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse()
+        .ok()
+}
+
 /// A process as its threads show it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Threads {
     /// The command name of its main thread.
     pub comm: String,
     pub runs: Vec<Run>,
     /// The nodes of the CPUs any thread may run on, ascending.
     pub allowed_nodes: Vec<usize>,
+    /// Of its main thread (or, once that has exited, of another).
+    pub identity: Identity,
+    /// Its page tables' size in kB, from `VmPTE`; `None` if no thread
+    /// showed one (it is exiting).
+    pub vm_pte_kb: Option<u64>,
 }
 
 /// Why a process has no [`Threads`].
@@ -121,9 +179,13 @@ struct Thread<'a> {
 
 impl Thread<'_> {
     /// Reads the thread in `dir` (`/proc/<pid>/task/<tid>`): its `stat`,
-    /// `schedstat` (with [`Clock::SchedStat`]) and `status`, each once.
-    /// `Ok(None)` if it has gone.
-    fn read(&mut self, dir: &str, buf: &mut FileBuf) -> Result<Option<(Stat, u64)>, Missing> {
+    /// `schedstat` (with [`Clock::SchedStat`]) and `status`, each once:
+    /// `stat`, the run time and `VmPTE`. `Ok(None)` if it has gone.
+    fn read(
+        &mut self,
+        dir: &str,
+        buf: &mut FileBuf,
+    ) -> Result<Option<(Stat, u64, Option<u64>)>, Missing> {
         let path = format!("{dir}/stat");
         if !read_file(&path, buf)? {
             return Ok(None);
@@ -154,7 +216,7 @@ impl Thread<'_> {
                 .ok_or_else(|| unparsable(&path))?;
             self.last_list = list.to_string();
         }
-        Ok(Some((stat, runtime_ns)))
+        Ok(Some((stat, runtime_ns, vm_pte_kb(&status))))
     }
 }
 
@@ -179,6 +241,8 @@ pub fn read(
         last_list: String::new(),
     };
     let mut comm = None;
+    let mut identity = Identity::default();
+    let mut vm_pte = None;
     let mut runs = Vec::new();
     for entry in tids {
         let Ok(entry) = entry else { continue };
@@ -189,11 +253,13 @@ pub fn read(
         else {
             continue;
         };
-        let Some((stat, runtime_ns)) = thread.read(&format!("{dir}/{tid}"), buf)? else {
+        let Some((stat, runtime_ns, pte_kb)) = thread.read(&format!("{dir}/{tid}"), buf)? else {
             continue;
         };
+        vm_pte = vm_pte.or(pte_kb);
         if tid == pid || comm.is_none() {
             comm = Some(stat.comm);
+            identity = stat.identity;
         }
         runs.push(Run {
             cpu: stat.cpu,
@@ -207,6 +273,8 @@ pub fn read(
         comm,
         runs,
         allowed_nodes,
+        identity,
+        vm_pte_kb: vm_pte,
     })
 }
 
@@ -228,8 +296,27 @@ mod tests {
                 flags: 4194304,
                 ticks: 175,
                 cpu: 1,
+                identity: Identity {
+                    start_time: 1234,
+                    code: (1, 1),
+                    stack: 0,
+                },
             })
         );
+        // After an exec: the same start time, another image.
+        let exec = parse_stat(&STAT.replace(
+            "18446744073709551615 1 1 0",
+            "18446744073709551615 4096 8192 140000",
+        ))
+        .unwrap();
+        let first = parse_stat(STAT).unwrap().identity;
+        assert!(first.exec_of(&exec.identity));
+        assert!(!first.exec_of(&first));
+        let other = Identity {
+            start_time: 99,
+            ..exec.identity
+        };
+        assert!(!first.exec_of(&other));
         // A name with blanks and parentheses of its own.
         let odd = STAT.replace("(python3)", "(a) b (c))");
         assert_eq!(parse_stat(&odd).unwrap().comm, "a) b (c)");
@@ -252,6 +339,8 @@ mod tests {
                       Mems_allowed_list:\t0\n";
         assert_eq!(cpus_allowed(status), Some("0-1"));
         assert_eq!(cpus_allowed("Name:\tx\n"), None);
+        assert_eq!(vm_pte_kb("Name:\tx\nVmPTE:\t     540 kB\n"), Some(540));
+        assert_eq!(vm_pte_kb(status), None);
     }
 
     #[test]
@@ -267,6 +356,10 @@ mod tests {
         .unwrap();
         assert!(!me.runs.is_empty());
         assert!(me.runs.iter().any(|r| r.runtime_ns > 0));
+        assert!(me.vm_pte_kb.is_some_and(|kb| kb > 0));
+        let (id, comm) = identity(std::process::id(), &mut FileBuf::default()).unwrap();
+        assert_eq!((id, comm), (me.identity, me.comm.clone()));
+        assert_ne!(id.start_time, 0);
         if !t.cpu_nodes().is_empty() {
             assert!(!me.allowed_nodes.is_empty());
         }
