@@ -50,13 +50,13 @@ pub struct Context {
     pub node: Option<u32>,
 }
 
-const EPERM: i32 = 1;
+pub const EPERM: i32 = 1;
 const ENOENT: i32 = 2;
 pub const ESRCH: i32 = 3;
 const EINTR: i32 = 4;
-const ENOMEM: i32 = 12;
-const EACCES: i32 = 13;
-const EBUSY: i32 = 16;
+pub const ENOMEM: i32 = 12;
+pub const EACCES: i32 = 13;
+pub const EBUSY: i32 = 16;
 const ENODEV: i32 = 19;
 const EINVAL: i32 = 22;
 const ENODATA: i32 = 61;

@@ -53,20 +53,34 @@ fn read_from_start(f: &mut File, ctx: Context) -> Result<String, Failure> {
 /// returned with the request's failure, if any: a failed request may have
 /// moved tables.
 pub fn request(name: &str, request: &str, ctx: Context) -> (Option<String>, Result<(), Failure>) {
-    let mut f = match open(name, true) {
-        Ok(f) => f,
-        Err(e) => return (None, Err(e)),
-    };
+    match request_errno(name, request) {
+        Err(e) => (None, Err(e)),
+        Ok((outcome, written)) => (
+            outcome,
+            written.map_err(|e| match e.raw_os_error() {
+                Some(errno) => errors::from_errno(errno, ctx),
+                None => Failure::Kernel("the kernel took part of the request".into()),
+            }),
+        ),
+    }
+}
+
+/// [`request`], its failure left as the error the write gave (an errno,
+/// or `WriteZero` when the kernel took part of it): `Err` only when the
+/// file cannot be opened, that is when ptreloc cannot be reached.
+pub fn request_errno(
+    name: &str,
+    request: &str,
+) -> Result<(Option<String>, std::io::Result<()>), Failure> {
+    let mut f = open(name, true)?;
     let written = match f.write(request.as_bytes()) {
         Ok(n) if n == request.len() => Ok(()),
-        Ok(_) => Err(Failure::Kernel(
-            "the kernel took part of the request".into(),
-        )),
-        Err(e) => Err(errors::from_errno(e.raw_os_error().unwrap_or(5), ctx)),
+        Ok(_) => Err(ErrorKind::WriteZero.into()),
+        Err(e) => Err(e),
     };
     // A request rejected before running has no outcome (ENODATA).
-    let outcome = read_from_start(&mut f, ctx).ok();
-    (outcome, written)
+    let outcome = read_from_start(&mut f, Context::default()).ok();
+    Ok((outcome, written))
 }
 
 /// The `census` file, open: one census after the other on the same open

@@ -7,9 +7,11 @@
 //! kernel; kernel errnos become sentences (`errors`).
 
 pub mod args;
+pub mod budget;
 pub mod cli;
 pub mod docs;
 pub mod errors;
+pub mod follow;
 pub mod home;
 pub mod json;
 pub mod kernel;
@@ -17,6 +19,7 @@ pub mod nodes;
 pub mod overview;
 pub mod progress;
 pub mod report;
+pub mod settle;
 pub mod threads;
 pub mod topology;
 pub mod values;

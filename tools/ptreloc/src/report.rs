@@ -190,16 +190,7 @@ pub fn summarize_outcome(kv: &[(String, String)]) -> String {
     if deposits > 0 {
         let _ = writeln!(s, "  PTE tables deposited for huge pages: {deposits} moved");
     }
-    let skipped: Vec<String> = [
-        ("skipped_changed", "changed under us"),
-        ("skipped_contended", "rmap lock contended"),
-        ("skipped_crowded", "too many files in one span"),
-        ("skipped_hugetlb_tables", "hugetlb"),
-    ]
-    .iter()
-    .filter(|(k, _)| num(kv, k) > 0)
-    .map(|(k, why)| format!("{} {why}", num(kv, k)))
-    .collect();
+    let skipped = skipped(kv);
     if !skipped.is_empty() {
         let _ = writeln!(s, "  skipped: {}", skipped.join(", "));
     }
@@ -229,6 +220,26 @@ pub fn summarize_outcome(kv: &[(String, String)]) -> String {
         let _ = writeln!(s, "  ANOMALIES: {} (see dmesg)", num(kv, "anomalies"));
     }
     s
+}
+
+/// The tables a request skipped, by reason (`3 rmap lock contended`), in
+/// an outcome's `key value` lines.
+pub fn skipped(kv: &[(String, String)]) -> Vec<String> {
+    [
+        ("skipped_changed", "changed under us"),
+        ("skipped_contended", "rmap lock contended"),
+        ("skipped_crowded", "too many files in one span"),
+        ("skipped_hugetlb_tables", "hugetlb"),
+    ]
+    .iter()
+    .filter(|(k, _)| num(kv, k) > 0)
+    .map(|(k, why)| format!("{} {why}", num(kv, k)))
+    .collect()
+}
+
+/// A decimal value of an outcome's `key value` lines (0 if absent).
+pub fn number(kv: &[(String, String)], key: &str) -> u64 {
+    num(kv, key)
 }
 
 fn mib(kb: u64) -> String {
