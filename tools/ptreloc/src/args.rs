@@ -9,7 +9,9 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::errors::Failure;
 use crate::nodes::parse_node;
-use crate::values::{address_range, interval, levels, pfn_range, pid, zone};
+use crate::values::{
+    address_range, interval, levels, pfn_range, pid, settle, table_count, tables_per_second, zone,
+};
 
 /// Help starts with the line `usage: ptreloc ...`, for every command.
 const HELP_TEMPLATE: &str = "usage: {usage}\n\n{about}\n\n{all-args}{after-help}";
@@ -83,13 +85,20 @@ pub enum Command {
         #[arg(long, value_name = "dma32|normal", value_parser = zone)]
         zone: Option<String>,
     },
-    /// Keep the page tables on the node holding most of the process's data,
-    /// until it exits
+    /// Keep page tables on their process's home node: where its threads
+    /// run (by run time; its data only breaks ties), never a node without
+    /// CPUs. One process until it exits, or with --all every process until
+    /// SIGTERM or SIGINT
+    #[command(group(clap::ArgGroup::new("what").required(true).args(["pid", "all"])))]
     Follow {
         /// The process
         #[arg(value_name = "pid", value_parser = pid, allow_negative_numbers = true)]
-        pid: u32,
-        /// Seconds between looks at the process (0.1 to 86400)
+        pid: Option<u32>,
+        /// Every process (kernel threads, which have no page tables of
+        /// their own, are skipped)
+        #[arg(long)]
+        all: bool,
+        /// Seconds between looks at the processes (0.1 to 86400)
         #[arg(
             long,
             value_name = "s",
@@ -98,6 +107,44 @@ pub enum Command {
             allow_negative_numbers = true
         )]
         interval: f64,
+        /// Move a process's page tables once its home has been another
+        /// node for <n> intervals in a row (1 to 1000)
+        #[arg(
+            long,
+            value_name = "n",
+            default_value = "3",
+            value_parser = settle,
+            allow_negative_numbers = true
+        )]
+        settle: u32,
+        /// Move at most <t> page tables per second, at most <t> x
+        /// interval in one interval; a process with more misplaced
+        /// moves a part at a time (1 to 10^9)
+        #[arg(
+            long = "max-tables-per-second",
+            value_name = "t",
+            default_value = "1000",
+            value_parser = tables_per_second,
+            allow_negative_numbers = true
+        )]
+        max_tables_per_second: u64,
+        /// Leave this process alone (repeatable; with --all)
+        #[arg(
+            long = "exclude-pid",
+            value_name = "pid",
+            value_parser = pid,
+            allow_negative_numbers = true
+        )]
+        exclude_pids: Vec<u32>,
+        /// Leave alone processes with fewer page-table pages than <n>, by
+        /// VmPTE (with --all; default 0)
+        #[arg(
+            long = "min-tables",
+            value_name = "n",
+            value_parser = table_count,
+            allow_negative_numbers = true
+        )]
+        min_tables: Option<u64>,
     },
     /// Counters since ptreloc was loaded
     Stats,
@@ -124,10 +171,43 @@ pub fn parse(args: &[String]) -> Result<Parsed, Failure> {
     let argv = std::iter::once("ptreloc").chain(args.iter().map(String::as_str));
     let matches = command().try_get_matches_from(argv);
     match matches.and_then(|m| Invocation::from_arg_matches(&m)) {
-        Ok(inv) => Ok(Parsed::Run(inv)),
+        Ok(inv) => check(&inv.command)
+            .map(|()| Parsed::Run(inv))
+            .map_err(Failure::Usage),
         Err(e) if e.kind() == ErrorKind::DisplayHelp => Ok(Parsed::Help(e)),
         Err(e) => Err(Failure::Usage(sentence(&e, args))),
     }
+}
+
+/// What no one option's parser can see: options that go together.
+fn check(command: &Command) -> Result<(), String> {
+    if let Command::Follow {
+        pid,
+        interval,
+        max_tables_per_second,
+        exclude_pids,
+        min_tables,
+        ..
+    } = command
+    {
+        if pid.is_some() {
+            if !exclude_pids.is_empty() {
+                return Err("--exclude-pid goes with follow --all, not with a pid".into());
+            }
+            if min_tables.is_some() {
+                return Err("--min-tables goes with follow --all, not with a pid".into());
+            }
+        }
+        // Whole tables: the budget must hold one table per interval.
+        if (*max_tables_per_second as f64) * interval < 1.0 {
+            return Err(format!(
+                "--max-tables-per-second {max_tables_per_second} allows less than one page \
+                 table per interval of {interval} s: give at least {} or a longer --interval",
+                (1.0 / interval).ceil()
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn context(e: &clap::Error, kind: ContextKind) -> Vec<String> {
@@ -287,17 +367,51 @@ mod tests {
         assert_eq!(
             cmd("follow 7 --interval 0.5"),
             Command::Follow {
-                pid: 7,
-                interval: 0.5
+                pid: Some(7),
+                all: false,
+                interval: 0.5,
+                settle: 3,
+                max_tables_per_second: 1000,
+                exclude_pids: vec![],
+                min_tables: None,
             }
         );
         assert_eq!(
             cmd("follow 7"),
             Command::Follow {
-                pid: 7,
-                interval: 5.0
+                pid: Some(7),
+                all: false,
+                interval: 5.0,
+                settle: 3,
+                max_tables_per_second: 1000,
+                exclude_pids: vec![],
+                min_tables: None,
             }
         );
+        assert_eq!(
+            cmd(
+                "follow --all --interval 0.5 --settle 2 --max-tables-per-second 40 \
+                 --exclude-pid 1 --exclude-pid 7 --min-tables 16"
+            ),
+            Command::Follow {
+                pid: None,
+                all: true,
+                interval: 0.5,
+                settle: 2,
+                max_tables_per_second: 40,
+                exclude_pids: vec![1, 7],
+                min_tables: Some(16),
+            }
+        );
+        assert!(matches!(
+            cmd("follow 7 --settle 1 --max-tables-per-second 10"),
+            Command::Follow {
+                pid: Some(7),
+                settle: 1,
+                max_tables_per_second: 10,
+                ..
+            }
+        ));
         assert!(inv("--json show 1").json);
         assert!(inv("stats --json").json);
     }
@@ -333,6 +447,24 @@ mod tests {
             "follow 1 --interval 0",
             "follow 1 --interval nan",
             "follow 1 --interval -3",
+            "follow",
+            "follow 1 --all",
+            "follow --all --settle 0",
+            "follow --all --settle 1001",
+            "follow --all --settle x",
+            "follow --all --settle",
+            "follow --all --settle 2 --settle 3",
+            "follow --all --max-tables-per-second 0",
+            "follow --all --max-tables-per-second -1",
+            "follow --all --max-tables-per-second 1 --interval 0.5",
+            "follow --all --exclude-pid 0",
+            "follow --all --exclude-pid x",
+            "follow --all --exclude-pid",
+            "follow --all --min-tables -1",
+            "follow --all --min-tables many",
+            "follow 1 --exclude-pid 2",
+            "follow 1 --min-tables 5",
+            "follow --all --to 1",
             "show 1 --to 1",
         ] {
             assert!(p(bad).is_err(), "accepted: {bad}");
@@ -373,6 +505,37 @@ mod tests {
                 "follow 1 --interval -3",
                 "'-3' is not an interval in seconds (0.1 to 86400)",
             ),
+            ("follow", "follow needs <pid> or --all"),
+            ("follow 1 --all", "follow takes <pid> or --all, not both"),
+            (
+                "follow --all --settle 0",
+                "'0' is not a number of intervals (1 to 1000)",
+            ),
+            ("follow --all --settle 2 --settle 3", "--settle given twice"),
+            (
+                "follow --all --max-tables-per-second 0",
+                "'0' is not a number of page tables per second (1 to 1000000000)",
+            ),
+            (
+                "follow --all --max-tables-per-second 1 --interval 0.5",
+                "--max-tables-per-second 1 allows less than one page table per interval of \
+                 0.5 s: give at least 2 or a longer --interval",
+            ),
+            ("follow --all --exclude-pid 0", "'0' is not a process id"),
+            ("follow --all --exclude-pid", "--exclude-pid needs a value"),
+            (
+                "follow --all --min-tables many",
+                "'many' is not a number of page tables (0 to 1099511627776)",
+            ),
+            (
+                "follow 1 --exclude-pid 2",
+                "--exclude-pid goes with follow --all, not with a pid",
+            ),
+            (
+                "follow 1 --min-tables 5",
+                "--min-tables goes with follow --all, not with a pid",
+            ),
+            ("follow --all --to 1", "follow does not take --to"),
         ] {
             assert_eq!(refusal(bad), sentence, "{bad}");
         }

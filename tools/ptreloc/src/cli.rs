@@ -3,15 +3,20 @@
 //! Running a parsed command.
 
 use std::io::Write;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use signal_hook::consts::{SIGINT, SIGTERM};
 
 use crate::args::{Command, Invocation};
 use crate::errors::{Context, Failure};
-use crate::json::{self, FollowEvent, KeyValues};
+use crate::follow::{self, Config, Event, Flow, Follower};
+use crate::json::{self, FollowLine, KeyValues};
 use crate::kernel;
 use crate::overview;
 use crate::progress::{self, Watch};
 use crate::report::{self, key_values, summarize_outcome};
+use crate::topology::Topology;
 
 /// Runs a command, writing its output to stdout.
 pub fn run(inv: &Invocation) -> Result<(), Failure> {
@@ -98,7 +103,25 @@ pub fn run(inv: &Invocation) -> Result<(), Failure> {
             ));
             request("evacuate", &req, ctx, json, watch)
         }
-        Command::Follow { pid, interval } => follow(*pid, *interval, json),
+        Command::Follow {
+            pid,
+            interval,
+            settle,
+            max_tables_per_second,
+            exclude_pids,
+            min_tables,
+            ..
+        } => follow(
+            Config {
+                pid: *pid,
+                interval: *interval,
+                settle: *settle,
+                max_tables_per_second: *max_tables_per_second,
+                exclude_pids: exclude_pids.clone(),
+                min_tables: min_tables.unwrap_or(0),
+            },
+            json,
+        ),
     }
 }
 
@@ -159,69 +182,94 @@ fn request(file: &str, req: &str, ctx: Context, json: bool, watch: Watch) -> Res
     result
 }
 
-/// Keeps the process's page tables where most of its data is.
-///
-/// Tables a request could not move (skipped: crowded, contended, hugetlb)
-/// would be asked for again at every interval; after a move, the tables
-/// still elsewhere are remembered, and the next request waits for more of
-/// them or for the data to move to another node.
-fn follow(pid: u32, interval: f64, json: bool) -> Result<(), Failure> {
-    let mut stuck: Option<(usize, u64)> = None;
-    // The process may start exiting at any point of an iteration: a request
-    // that fails then (ESRCH) means it has gone, not that following failed.
+/// The signal that asked `follow` to stop (`SIGTERM`, `SIGINT`), 0 until
+/// then.
+static STOP: AtomicUsize = AtomicUsize::new(0);
+
+/// Sleeps are cut to this, to see a signal soon.
+const NAP: Duration = Duration::from_millis(100);
+
+fn signal_name(signal: usize) -> String {
+    match signal as i32 {
+        SIGTERM => "SIGTERM".into(),
+        SIGINT => "SIGINT".into(),
+        other => format!("signal {other}"),
+    }
+}
+
+/// `follow <pid>` and `follow --all` (`follow.rs`): an interval at a time
+/// until the process exits or a signal comes. On SIGTERM or SIGINT, a
+/// request under way finishes (the kernel runs it whole), the processes
+/// still due are left, the summary is printed, and the exit status is 0.
+fn follow(config: Config, json: bool) -> Result<(), Failure> {
+    // Refused before anything is read when ptreloc cannot be reached.
+    let mut world = follow::Proc::open()?;
+    for signal in [SIGTERM, SIGINT] {
+        signal_hook::flag::register_usize(signal, &STOP, signal as usize)
+            .map_err(|e| Failure::Kernel(format!("cannot catch signal {signal}: {e}")))?;
+    }
+    let stopped = || STOP.load(Ordering::SeqCst) != 0;
+    let interval = Duration::from_secs_f64(config.interval);
+    if json {
+        json::print(&FollowLine::started(&config));
+    } else {
+        println!("{}", follow::describe_start(&config));
+    }
+    let mut follower = Follower::new(config, Topology::read());
+    let start = Instant::now();
+    let mut next = Duration::ZERO;
     loop {
-        if !kernel::has_address_space(pid) {
+        let now = start.elapsed();
+        let t = now.as_secs_f64();
+        let tick = follower.intervals() + 1;
+        let flow = follower.tick(&mut world, now, &stopped, &mut |event| {
+            if json {
+                if let Some(line) = FollowLine::event(event, t, tick) {
+                    json::print(&line);
+                }
+            } else if !matches!(event, Event::Exited { .. }) {
+                println!("{}", follow::describe(event, t));
+            }
+        })?;
+        if flow == Flow::Exited {
+            let summary = follower.summary(start.elapsed().as_secs_f64());
+            let pid = follower.config().pid.unwrap_or(0);
+            if json {
+                json::print(&FollowLine::Exited {
+                    pid,
+                    summary: json::Summary::new(&summary),
+                });
+            } else {
+                let why = format!("process {pid} exited");
+                println!("{}", follow::describe_summary(&why, &summary));
+            }
+            return Ok(());
+        }
+        // The next interval starts one interval after this one did, or at
+        // once if this one took longer.
+        next = (next + interval).max(start.elapsed());
+        while !stopped() {
+            let left = next.saturating_sub(start.elapsed());
+            if left.is_zero() {
+                break;
+            }
+            std::thread::sleep(left.min(NAP));
+        }
+        if stopped() {
             break;
         }
-        let (census, maps) = match (kernel::census(pid), kernel::numa_maps(pid)) {
-            (Ok(c), Ok(m)) => (c, m),
-            // It exited between the checks.
-            _ if !kernel::has_address_space(pid) => break,
-            (Err(e), _) | (_, Err(e)) => return Err(e),
-        };
-        let data = report::numa_maps_kb(&maps, census.nodes);
-        if let Some(home) = report::majority_node(&data) {
-            let off = census.movable_off(home);
-            let known = stuck.is_some_and(|(node, n)| node == home && off <= n);
-            if off > 0 && !known {
-                let req = format!("pid={pid} node={home}");
-                let ctx = Context {
-                    pid: Some(pid),
-                    node: Some(home as u32),
-                };
-                let (outcome, result) = kernel::request("relocate", &req, ctx);
-                let kv = key_values(outcome.as_deref().unwrap_or(""));
-                if json {
-                    json::print(&FollowEvent::Moved {
-                        pid,
-                        node: home,
-                        data_kb: &data,
-                        result: KeyValues(&kv),
-                    });
-                } else {
-                    print!(
-                        "most of process {pid}'s data is on node {home} ({} MiB of {} MiB): {}",
-                        data[home] / 1024,
-                        data.iter().sum::<u64>() / 1024,
-                        summarize_outcome(&kv)
-                    );
-                }
-                let _ = std::io::stdout().flush();
-                match result {
-                    Ok(()) => {}
-                    Err(_) if !kernel::has_address_space(pid) => break,
-                    Err(e) => return Err(e),
-                }
-                let left = kernel::census(pid).map_or(0, |c| c.movable_off(home));
-                stuck = Some((home, left));
-            }
-        }
-        std::thread::sleep(Duration::from_secs_f64(interval));
     }
+    let summary = follower.summary(start.elapsed().as_secs_f64());
+    let signal = signal_name(STOP.load(Ordering::SeqCst));
     if json {
-        json::print(&FollowEvent::Exited { pid });
+        json::print(&FollowLine::Stopped {
+            signal: &signal,
+            summary: json::Summary::new(&summary),
+        });
     } else {
-        println!("process {pid} exited");
+        let why = format!("stopped by {signal}");
+        println!("{}", follow::describe_summary(&why, &summary));
     }
+    let _ = std::io::stdout().flush();
     Ok(())
 }

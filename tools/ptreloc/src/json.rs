@@ -4,6 +4,7 @@
 
 use serde::{Serialize, Serializer};
 
+use crate::follow::{self, Event};
 use crate::overview::{self, Overview};
 use crate::report::{majority_node, Census};
 
@@ -134,20 +135,178 @@ impl<'a> ShowAll<'a> {
     }
 }
 
-/// One line per event of `follow`.
+/// Rounded to `digits` decimals, for the log.
+fn round(x: f64, digits: i32) -> f64 {
+    let scale = 10f64.powi(digits);
+    (x * scale).round() / scale
+}
+
+/// One line per event of `follow`: `t` is the time of the interval's start
+/// (when its budget was counted) in seconds since `follow` started, `tick`
+/// the interval's number, from 1.
 #[derive(Serialize)]
-#[serde(tag = "event", rename_all = "lowercase")]
-pub enum FollowEvent<'a> {
-    /// A request to move the tables to where most of the data is.
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum FollowLine<'a> {
+    Started {
+        pid: Option<u32>,
+        interval: f64,
+        settle: u32,
+        max_tables_per_second: u64,
+        tables_per_interval: f64,
+        min_tables: u64,
+        exclude_pids: &'a [u32],
+    },
     Moved {
+        t: f64,
+        tick: u64,
         pid: u32,
+        comm: &'a str,
         node: usize,
-        data_kb: &'a [u64],
+        home_basis: &'static str,
+        intervals: u32,
+        misplaced: u64,
+        levels: &'static str,
+        range: Option<[String; 2]>,
+        limit: u64,
+        tables_moved: u64,
+        left: Option<u64>,
+        budget: f64,
+        budget_left: f64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<&'a str>,
         result: KeyValues<'a>,
     },
+    Skipped {
+        t: f64,
+        tick: u64,
+        pid: u32,
+        comm: &'a str,
+        reason: &'static str,
+        why: &'a str,
+    },
+    KernelThreads {
+        t: f64,
+        tick: u64,
+        pids: &'a [u32],
+    },
+    /// `follow <pid>`: the process exited; the last line.
     Exited {
         pid: u32,
+        #[serde(flatten)]
+        summary: Summary,
     },
+    /// Ended by a signal; the last line.
+    Stopped {
+        signal: &'a str,
+        #[serde(flatten)]
+        summary: Summary,
+    },
+}
+
+/// What a run of `follow` did.
+#[derive(Serialize)]
+pub struct Summary {
+    seconds: f64,
+    intervals: u64,
+    requests: u64,
+    tables_moved: u64,
+    tables_per_second: f64,
+    most_in_an_interval: u64,
+    max_tables_per_second: u64,
+    tables_per_interval: f64,
+    processes_moved: usize,
+    skipped: Skipped,
+}
+
+#[derive(Serialize)]
+struct Skipped {
+    exited: u64,
+    exec: u64,
+    refused: u64,
+    failed: u64,
+    unreadable: u64,
+}
+
+impl Summary {
+    pub fn new(s: &follow::Summary) -> Self {
+        let k = s.skipped;
+        Self {
+            seconds: round(s.seconds, 3),
+            intervals: s.intervals,
+            requests: s.requests,
+            tables_moved: s.tables_moved,
+            tables_per_second: round(s.tables_per_second, 2),
+            most_in_an_interval: s.most_in_an_interval,
+            max_tables_per_second: s.max_tables_per_second,
+            tables_per_interval: round(s.tables_per_interval, 3),
+            processes_moved: s.processes_moved,
+            skipped: Skipped {
+                exited: k.exited,
+                exec: k.exec,
+                refused: k.refused,
+                failed: k.failed,
+                unreadable: k.unreadable,
+            },
+        }
+    }
+}
+
+impl<'a> FollowLine<'a> {
+    pub fn started(c: &'a follow::Config) -> Self {
+        FollowLine::Started {
+            pid: c.pid,
+            interval: c.interval,
+            settle: c.settle,
+            max_tables_per_second: c.max_tables_per_second,
+            tables_per_interval: round(c.max_tables_per_second as f64 * c.interval, 3),
+            min_tables: c.min_tables,
+            exclude_pids: &c.exclude_pids,
+        }
+    }
+
+    /// The line of `event`, in interval `tick` that started at `t`;
+    /// `None` for `Exited`, which the summary says.
+    pub fn event(event: &'a Event, t: f64, tick: u64) -> Option<Self> {
+        let t = round(t, 3);
+        Some(match event {
+            Event::KernelThreads(pids) => FollowLine::KernelThreads { t, tick, pids },
+            Event::Skipped {
+                pid,
+                comm,
+                reason,
+                why,
+            } => FollowLine::Skipped {
+                t,
+                tick,
+                pid: *pid,
+                comm,
+                reason: reason.name(),
+                why,
+            },
+            Event::Moved(m) => FollowLine::Moved {
+                t,
+                tick,
+                pid: m.pid,
+                comm: &m.comm,
+                node: m.node,
+                home_basis: m.basis.name(),
+                intervals: m.intervals,
+                misplaced: m.misplaced,
+                levels: m.part.map_or("pte,pmd,pud", |(level, _)| level),
+                range: m
+                    .part
+                    .map(|(_, p)| [format!("0x{:x}", p.start), format!("0x{:x}", p.end)]),
+                limit: m.limit,
+                tables_moved: m.tables_moved,
+                left: m.left,
+                budget: round(m.budget, 3),
+                budget_left: round(m.budget_left, 3),
+                error: m.error.as_deref(),
+                result: KeyValues(&m.outcome),
+            },
+            Event::Exited { .. } => return None,
+        })
+    }
 }
 
 /// The last line when a command fails.
@@ -226,21 +385,99 @@ mod tests {
 
     #[test]
     fn follow_events_and_failure() {
-        let kv = key_values("status ok\n");
-        let moved = FollowEvent::Moved {
-            pid: 7,
-            node: 1,
-            data_kb: &[4, 8],
-            result: KeyValues(&kv),
+        use crate::budget::Part;
+        use crate::follow::{Config, Move, Skip};
+        use crate::home::Basis;
+
+        let config = Config {
+            pid: None,
+            interval: 0.5,
+            settle: 2,
+            max_tables_per_second: 40,
+            exclude_pids: vec![1],
+            min_tables: 16,
         };
         assert_eq!(
-            line(&moved),
-            "{\"event\":\"moved\",\"pid\":7,\"node\":1,\"data_kb\":[4,8],\"result\":{\"status\":\"ok\"}}"
+            line(&FollowLine::started(&config)),
+            "{\"event\":\"started\",\"pid\":null,\"interval\":0.5,\"settle\":2,\
+             \"max_tables_per_second\":40,\"tables_per_interval\":20.0,\"min_tables\":16,\
+             \"exclude_pids\":[1]}"
+        );
+        let m = Event::Moved(Move {
+            pid: 7,
+            comm: "w".into(),
+            node: 1,
+            basis: Basis::RunTime,
+            intervals: 2,
+            misplaced: 85,
+            part: Some((
+                "pte",
+                Part {
+                    start: 0x4000_0000,
+                    end: 0x4280_0000,
+                    bound: 20,
+                },
+            )),
+            limit: 20,
+            tables_moved: 19,
+            left: None,
+            budget: 20.0,
+            budget_left: 1.0000001,
+            outcome: key_values("status ok\ntables_moved 19\n"),
+            error: None,
+        });
+        assert_eq!(
+            line(&FollowLine::event(&m, 1.50004, 4).unwrap()),
+            "{\"event\":\"moved\",\"t\":1.5,\"tick\":4,\"pid\":7,\"comm\":\"w\",\"node\":1,\
+             \"home_basis\":\"run_time\",\"intervals\":2,\"misplaced\":85,\"levels\":\"pte\",\
+             \"range\":[\"0x40000000\",\"0x42800000\"],\"limit\":20,\"tables_moved\":19,\
+             \"left\":null,\"budget\":20.0,\"budget_left\":1.0,\
+             \"result\":{\"status\":\"ok\",\"tables_moved\":19}}"
+        );
+        let skipped = Event::Skipped {
+            pid: 9,
+            comm: "x".into(),
+            reason: Skip::Exec,
+            why: "ran exec".into(),
+        };
+        assert_eq!(
+            line(&FollowLine::event(&skipped, 0.0, 1).unwrap()),
+            "{\"event\":\"skipped\",\"t\":0.0,\"tick\":1,\"pid\":9,\"comm\":\"x\",\
+             \"reason\":\"exec\",\"why\":\"ran exec\"}"
         );
         assert_eq!(
-            line(&FollowEvent::Exited { pid: 7 }),
-            "{\"event\":\"exited\",\"pid\":7}"
+            line(&FollowLine::event(&Event::KernelThreads(vec![2, 3]), 0.0, 1).unwrap()),
+            "{\"event\":\"kernel_threads\",\"t\":0.0,\"tick\":1,\"pids\":[2,3]}"
         );
+        assert!(FollowLine::event(&Event::Exited { pid: 7 }, 0.0, 1).is_none());
+        let summary = follow::Summary {
+            seconds: 2.0,
+            intervals: 4,
+            requests: 3,
+            tables_moved: 57,
+            tables_per_second: 28.5,
+            most_in_an_interval: 20,
+            max_tables_per_second: 40,
+            tables_per_interval: 20.0,
+            processes_moved: 2,
+            skipped: follow::Skipped::default(),
+        };
+        let exited = line(&FollowLine::Exited {
+            pid: 7,
+            summary: Summary::new(&summary),
+        });
+        assert!(
+            exited.starts_with("{\"event\":\"exited\",\"pid\":7,\"seconds\":2.0,\"intervals\":4,"),
+            "{exited}"
+        );
+        assert!(exited.ends_with(
+            "\"skipped\":{\"exited\":0,\"exec\":0,\"refused\":0,\"failed\":0,\"unreadable\":0}}"
+        ));
+        assert!(line(&FollowLine::Stopped {
+            signal: "SIGTERM",
+            summary: Summary::new(&summary),
+        })
+        .starts_with("{\"event\":\"stopped\",\"signal\":\"SIGTERM\",\"seconds\":2.0,"));
         assert_eq!(
             line(&Failed {
                 error: "no \"x\"\n"

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The values the command line takes, each refused with a sentence naming
-//! the problem: process ids, numbers, ranges, levels, zones, intervals.
-//! (Nodes are in `nodes`.)
+//! the problem: process ids, numbers, ranges, levels, zones, intervals,
+//! counts. (Nodes are in `nodes`.)
 
 /// Parses a decimal or 0x-prefixed hexadecimal number.
 pub fn parse_number(s: &str) -> Option<u64> {
@@ -86,6 +86,34 @@ pub fn interval(s: &str) -> Result<f64, String> {
     }
 }
 
+/// `follow --settle`: intervals in a row, 1 to 1000.
+pub fn settle(s: &str) -> Result<u32, String> {
+    match parse_number(s) {
+        Some(n @ 1..=1000) => Ok(n as u32),
+        _ => Err(format!("'{s}' is not a number of intervals (1 to 1000)")),
+    }
+}
+
+/// `follow --max-tables-per-second`: 1 to 10^9.
+pub fn tables_per_second(s: &str) -> Result<u64, String> {
+    match parse_number(s) {
+        Some(n @ 1..=1_000_000_000) => Ok(n),
+        _ => Err(format!(
+            "'{s}' is not a number of page tables per second (1 to 1000000000)"
+        )),
+    }
+}
+
+/// `follow --min-tables`: a number of page tables, 0 to 2^40.
+pub fn table_count(s: &str) -> Result<u64, String> {
+    match parse_number(s) {
+        Some(n @ 0..=0x100_0000_0000) => Ok(n),
+        _ => Err(format!(
+            "'{s}' is not a number of page tables (0 to 1099511627776)"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,5 +126,24 @@ mod tests {
         assert_eq!(parse_number("+1"), None);
         assert_eq!(parse_number("0x1g"), None);
         assert_eq!(parse_number("99999999999999999999999"), None);
+    }
+
+    #[test]
+    fn follow_counts() {
+        assert_eq!(settle("1"), Ok(1));
+        assert_eq!(settle("1000"), Ok(1000));
+        for bad in ["0", "1001", "-1", "x", "", "1.5"] {
+            assert_eq!(
+                settle(bad),
+                Err(format!("'{bad}' is not a number of intervals (1 to 1000)"))
+            );
+        }
+        assert_eq!(tables_per_second("40"), Ok(40));
+        assert_eq!(tables_per_second("0x10"), Ok(16));
+        assert!(tables_per_second("0").is_err());
+        assert!(tables_per_second("1000000001").is_err());
+        assert_eq!(table_count("0"), Ok(0));
+        assert!(table_count("-5").is_err());
+        assert!(table_count("99999999999999").is_err());
     }
 }
