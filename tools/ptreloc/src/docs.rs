@@ -52,6 +52,15 @@ mod tests {
         assert!(read("man/ptreloc.1").contains(&title));
         assert!(read("man/ptreloc-move.1").contains("\\-\\-levels"));
         assert!(read("man/ptreloc-evacuate.1").contains("\\-\\-pfn"));
+        let follow = read("man/ptreloc-follow.1");
+        for option in [
+            "\\-\\-all",
+            "\\-\\-settle",
+            "\\-\\-max\\-tables\\-per\\-second",
+        ] {
+            assert!(follow.contains(option), "{option}");
+        }
+        assert!(read("completions/ptreloc.bash").contains("--exclude-pid"));
         assert!(read("completions/ptreloc.bash").contains("evacuate"));
         assert!(read("completions/_ptreloc").starts_with("#compdef ptreloc"));
         assert!(read("completions/ptreloc.fish").contains("follow"));

@@ -677,7 +677,11 @@ impl Follower {
             if let Some(chunk) = &mut self.tracks.get_mut(&d.pid).expect("looked at").chunk {
                 chunk.cursor = p.end;
             }
-            emit(&Event::Moved(event));
+            // A part that held no misplaced table is not worth a line (the
+            // summary counts it among the requests).
+            if moved > 0 {
+                emit(&Event::Moved(event));
+            }
         }
         Ok(())
     }
@@ -806,8 +810,11 @@ pub fn describe(event: &Event, t: f64) -> String {
             };
             let _ = write!(
                 s,
-                "; its home, {basis}, for {} intervals; budget {:.1} -> {:.1}",
-                m.intervals, m.budget, m.budget_left
+                "; its home, {basis}, for {} interval{}; budget {:.1} -> {:.1}",
+                m.intervals,
+                if m.intervals == 1 { "" } else { "s" },
+                m.budget,
+                m.budget_left
             );
             if let Some(e) = &m.error {
                 let _ = write!(s, "; then the request failed: {e}");
@@ -825,9 +832,10 @@ pub fn describe_start(c: &Config) -> String {
     };
     let mut s = format!(
         "{what}: every {} s, moving page tables to the home node once it has stayed \
-         another node for {} intervals, at most {} page tables per second ({} per interval)",
+         another node for {} interval{}, at most {} page tables per second ({} per interval)",
         c.interval,
         c.settle,
+        if c.settle == 1 { "" } else { "s" },
         c.max_tables_per_second,
         c.max_tables_per_second as f64 * c.interval
     );
@@ -1175,6 +1183,29 @@ mod tests {
             (s.tables_moved, s.most_in_an_interval, s.processes_moved),
             (104, 20, 2)
         );
+    }
+
+    /// A part over a VMA without tables (reserved, never touched) moves
+    /// nothing, costs nothing, is not logged, and the next part is asked
+    /// for in the same interval.
+    #[test]
+    fn empty_parts_cost_nothing() {
+        let mut sim = Sim::default();
+        let mut p = Model::new(2, 100, 0);
+        p.vmas.insert(0, (256 * MIB, 356 * MIB));
+        sim.procs.insert(10, p);
+        let mut f = Follower::new(config(1, 40), topology());
+        let log = run(&mut f, &mut sim, 1);
+        assert_eq!(moved(&log[0]), 20);
+        let m = moves(&log[0]);
+        assert!(m.iter().all(|m| m.tables_moved > 0), "{m:?}");
+        assert!(sim.requests.len() > m.len(), "{:?}", sim.requests);
+        assert!(
+            sim.requests[0].contains("start=0x10000000 "),
+            "{:?}",
+            sim.requests
+        );
+        assert_eq!(f.summary(0.5).requests, sim.requests.len() as u64);
     }
 
     #[test]
