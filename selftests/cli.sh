@@ -3,8 +3,9 @@
 #
 # The ptreloc command-line tool end to end, in the guest: exit statuses, that
 # bad arguments never reach the kernel, show/move/follow/evacuate/stats on
-# a workload whose data migratepages moves between the nodes, show --all
-# beside show <pid>, and that every --json output parses. Installed as BIN_DIR/cli next to BIN_DIR/ptreloc and
+# a workload whose data migratepages moves between the nodes (and, for
+# follow, whose threads taskset moves), show --all beside show <pid>, and
+# that every --json output parses. Installed as BIN_DIR/cli next to BIN_DIR/ptreloc and
 # BIN_DIR/workload.py. Prints TAP and the harness's "# Totals:" line.
 #
 # usage: cli [BIN_DIR]
@@ -88,9 +89,14 @@ requests() {
 }
 
 echo "TAP version 13"
+# Nodes 0 and 1 with memory, node 2 without (the node of "has no memory").
+mem=" $(python3 -c 'import sys
+for part in filter(None, sys.stdin.read().strip().split(",")):
+    a, _, b = part.partition("-"); print(*range(int(a), int(b or a) + 1))' \
+	</sys/devices/system/node/has_memory | tr '\n' ' ') "
 if [ ! -x "$ptreloc" ] || [ ! -d /sys/kernel/debug/ptreloc ] ||
-	[ "$(cat /sys/devices/system/node/has_memory)" != "0-1" ]; then
-	echo "1..0 # SKIP needs the tool, ptreloc.ko and nodes 0-1 with memory"
+	[[ "$mem" != *" 0 "* || "$mem" != *" 1 "* || "$mem" == *" 2 "* ]]; then
+	echo "1..0 # SKIP needs the tool, ptreloc.ko, nodes 0-1 with memory and node 2 without"
 	echo "# Totals: pass:0 fail:0 xfail:0 xpass:0 skip:1 error:0"
 	exit 4
 fi
@@ -103,7 +109,8 @@ before=$(requests)
 r=0
 for bad in "move 1" "move 1 --to x" "move 1 --to 1 --range 0x1001-0x2000" \
 	"move 1 --to 1 --levels pgd" "show 0" "evacuate --pfn 2-1" "follow 1 --interval 0" \
-	"frobnicate"; do
+	"follow 1 --settle 0" "follow --all --max-tables-per-second 1 --interval 0.5" \
+	"follow 1 --exclude-pid 2" "frobnicate"; do
 	# shellcheck disable=SC2086
 	run 2 $bad || r=1
 done
@@ -114,8 +121,9 @@ ok $r "bad arguments exit 2, with a reason, and never reach the kernel"
 run 1 move 999999 --to 1 && grep -q "no process 999999" "$tmp/err"
 ok $? "a missing process exits 1 with a sentence"
 
-# The workload: 4 threads x 16 MiB, data and page tables on node 0.
-numactl --cpunodebind=0 --membind=0 python3 "$bin_dir/workload.py" --mib 16 \
+# The workload: 4 threads x 16 MiB, data and page tables on node 0. Its
+# threads wake every 0.2 s, so that taskset moves where they run.
+numactl --cpunodebind=0 --membind=0 python3 "$bin_dir/workload.py" --mib 16 --wake 0.2 \
 	>"$tmp/wl" 2>&1 &
 wl=$!
 for _ in $(seq 600); do grep -q ready "$tmp/wl" && break; sleep 0.1; done
@@ -174,21 +182,35 @@ a = json.load(open(sys.argv[1]))["tables"]; b = json.load(open(sys.argv[2]))["ta
 sys.exit(0 if b["pte"][1] == 0 and a["pmd"] == b["pmd"] and a["pud"] == b["pud"] else 1)' "$tmp/show1" "$tmp/out"
 ok $? "move --levels pte --range: only the PTE tables go back to node 0"
 
-# follow: everything on node 0 first; then the data goes to node 1, and
-# the tables must follow within seconds.
+# follow: the tables go where the threads run, not where the data is.
+# Everything on node 0 first; the data goes to node 1 and, for 6 intervals
+# (3 times --settle), the tables stay with the threads on node 0; then the
+# threads go to node 1's CPUs, and the tables must follow within seconds.
 migratepages "$wl" 1 0
 "$ptreloc" move "$wl" --to 0 >/dev/null
-"$ptreloc" follow "$wl" --interval 0.5 --json >"$tmp/follow" 2>&1 &
+"$ptreloc" follow "$wl" --interval 0.5 --settle 2 --json >"$tmp/follow" 2>&1 &
 follower=$!
 migratepages "$wl" 0 1
+sleep 3
 r=1
+"$ptreloc" show "$wl" --json >"$tmp/out" 2>/dev/null && sed 's/^/# data on node 1: /' "$tmp/out" &&
+	json "$tmp/out" 'j["data_majority_node"] == 1 and j["tables"]["pte"][1] == 0' && r=0
+taskset -a -p -c "$(cat /sys/devices/system/node/node1/cpulist)" "$wl" >/dev/null || r=1
+start=$(date +%s.%N)
+r_moved=1
 for _ in $(seq 60); do
 	"$ptreloc" show "$wl" --json >"$tmp/out" 2>/dev/null &&
-		json "$tmp/out" 'j["tables"]["pte"][0] == 0 and j["tables"]["pte"][1] > 0' && { r=0; break; }
+		json "$tmp/out" 'j["tables"]["pte"][0] == 0 and j["tables"]["pte"][1] > 0' && { r_moved=0; break; }
 	sleep 0.5
 done
+echo "# threads on node 1: every PTE table there after $(python3 -c "print(f'{$(date +%s.%N) - $start:.1f}')") s"
 sed 's/^/# /' "$tmp/follow"
-ok $r "follow moves the page tables after the data"
+# (A move to node 0 before, of upper tables an earlier move skipped, is
+# no error.)
+[ $r = 0 ] && [ $r_moved = 0 ] && grep '"event":"moved"' "$tmp/follow" | python3 -c 'import json,sys
+m = [l for l in map(json.loads, sys.stdin) if l["node"] == 1]
+sys.exit(0 if m and all(l["home_basis"] == "run_time" and l["intervals"] >= 2 for l in m) else 1)'
+ok $? "follow keeps the page tables with the threads, not the data, and moves them when the threads move"
 
 kill -USR1 "$wl"
 for _ in $(seq 600); do grep -qE "verified|CORRUPTED" "$tmp/wl" && break; sleep 0.1; done

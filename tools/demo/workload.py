@@ -8,7 +8,13 @@ SHA-256. The process then prints "ready <pid>" and waits: on SIGUSR1 it
 re-hashes every region and prints "verified N regions" or "CORRUPTED ..."
 (and exits 1); on SIGTERM it exits.
 
-usage: workload.py [--mib N] [--threads N]
+With --wake S, the threads stay, and they and the main thread wake every S
+seconds (a thread reads a byte of its region): the CPU each last ran on,
+which `ptreloc follow` takes the home node from, then follows `taskset`
+within S seconds. Without it, the threads exit once they have filled their
+regions, and the main thread sleeps until a signal.
+
+usage: workload.py [--mib N] [--threads N] [--wake S]
 """
 import argparse
 import hashlib
@@ -17,6 +23,7 @@ import os
 import signal
 import sys
 import threading
+import time
 
 MIB = 1 << 20
 
@@ -31,6 +38,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--mib", type=int, default=64, help="MiB per thread")
     ap.add_argument("--threads", type=int, default=4)
+    ap.add_argument("--wake", type=float, default=0,
+                    help="threads stay and wake every WAKE seconds")
     a = ap.parse_args()
 
     regions = []
@@ -39,11 +48,21 @@ def main():
         if hasattr(mmap, "MADV_NOHUGEPAGE"):
             m.madvise(mmap.MADV_NOHUGEPAGE)
         regions.append(m)
-    threads = [threading.Thread(target=fill, args=(m, i)) for i, m in enumerate(regions)]
+    filled = threading.Barrier(a.threads + 1)
+
+    def work(region, seed):
+        fill(region, seed)
+        filled.wait()
+        while a.wake:
+            time.sleep(a.wake)
+            region[0]
+
+    # Daemon threads: SIGTERM's exit does not wait for them.
+    threads = [threading.Thread(target=work, args=(m, i), daemon=True)
+               for i, m in enumerate(regions)]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join()
+    filled.wait()
     digests = [hashlib.sha256(m).hexdigest() for m in regions]
 
     def verify(_sig, _frame):
@@ -57,7 +76,10 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"ready {os.getpid()} {a.threads}x{a.mib} MiB", flush=True)
     while True:
-        signal.pause()
+        if a.wake:
+            time.sleep(a.wake)
+        else:
+            signal.pause()
 
 
 if __name__ == "__main__":
