@@ -151,7 +151,11 @@ fn relocate_mm(
             drop(guard);
             out.batches += 1;
             out.longest_hold_ns = out.longest_hold_ns.max(now_ns() - held_since);
-            retired.release();
+            // One handoff to RCU (an allocation, a call_rcu()) for many
+            // tables.
+            if retired.len() >= Retired::MAX {
+                retired.release();
+            }
             spares.account(out);
             expected = step?;
             sys::cond_resched();

@@ -15,9 +15,10 @@ use crate::sys;
 /// has passed since: then no lockless walker (GUP-fast, `pte_offset_map()`)
 /// can still be reading one.
 ///
-/// [`Retired::release`] hands them to `call_rcu()` after each batch, and the
-/// request goes on: no request waits for a grace period, and a normal one
-/// interrupts no CPU. The callback frees them (softirq context, or an
+/// [`Retired::release`] hands them to `call_rcu()` once [`Retired::MAX`]
+/// are gathered and when the request ends, and the request goes on: no
+/// request waits for a grace period, and a normal one interrupts no CPU
+/// (each handoff is an allocation and a `call_rcu()`: few per request). The callback frees them (softirq context, or an
 /// rcuo kthread). So a per-node counter may still count an old table when a
 /// request returns; [`wait_for_released`] (an `rcu_barrier()`) settles
 /// them, as an evacuation does before it counts what is left in its range,
@@ -51,11 +52,19 @@ struct Handoff {
 }
 
 impl Retired {
+    /// Old tables a request gathers before it hands them to RCU (2 MiB);
+    /// it hands over the rest when it ends.
+    pub(crate) const MAX: usize = 512;
+
     pub(crate) fn new() -> Self {
         // INVARIANT: empty.
         Self {
             tables: KVec::new(),
         }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.tables.len()
     }
 
     /// Makes room for `n` more tables, so that [`Retired::add`] cannot fail.
