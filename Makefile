@@ -17,6 +17,10 @@
 #                   debug; also perf, debug-7.3, and stock: Debian's 7.3 kernel)
 #   make tools      build the ptreloc command-line tool (build/tools/release/ptreloc),
 #                   its man pages and shell completions (build/tools/man, completions)
+#   make install    the module (for the running kernel, or KVER), the tool, its
+#                   man pages, completions and systemd unit (DESTDIR, PREFIX;
+#                   build first: make module tools, FLAVOUR=stock for Debian's)
+#   make uninstall  remove exactly what make install put
 #   make selftests  build the kselftests
 #   make lint       rustfmt, clippy and checkpatch; fails on any finding
 #   make vm CMD=..  run a command in a guest (see scripts/vm)
@@ -89,6 +93,9 @@ tools:
 		--target-dir $(top)/build/tools
 	$(top)/build/tools/release/ptreloc-docs $(top)/build/tools
 
+install uninstall:
+	scripts/install $@
+
 # Clippy: a fresh build with CLIPPY=1 in its own directory, so that every
 # Rust file is checked each time; CONFIG_WERROR makes findings fatal.
 lint: kernel-ready
@@ -144,4 +151,4 @@ vm: kernel-ready
 clean:
 	rm -rf build
 
-.PHONY: all setup kernel-ready module selftests tools lint check matrix stress bench demo vm clean
+.PHONY: all setup kernel-ready module selftests tools install uninstall lint check matrix stress bench demo vm clean
