@@ -119,7 +119,8 @@ fn relocate_mm(
                 return Err(ESRCH);
             }
             // Allocate replacements now, with no lock held: as many as the
-            // previous batch chose, charged where its last table was.
+            // previous batch chose if it was full, charged where its last
+            // table was.
             if let Some(memcg) = charges.latest() {
                 spares.fill(level, expected, job.target, memcg, job.quarantine);
             }
@@ -157,7 +158,10 @@ fn relocate_mm(
                 retired.release();
             }
             spares.account(out);
-            expected = step?;
+            // A full batch suggests more like it; one cut short (the end
+            // of the range, the rmap-lock limit) does not say how many.
+            let chosen = step?;
+            expected = if chosen == job.batch { chosen } else { 0 };
             sys::cond_resched();
         }
     }
