@@ -76,7 +76,9 @@ main_guest() {
 }
 
 # zones_guest NAME FLAVOUR [VM-OPTION...]: the zone suite, 4 GiB per node: node 0 spans the
-# 4 GiB line (DMA32 and Normal), node 1 is all Normal.
+# 4 GiB line (DMA32 and Normal), node 1 is all Normal; and node 2, 1 GiB of
+# memory without CPUs (a slow tier data may be demoted to: follow_tiers).
 zones_guest() {
-	guest_suite "$1" zones "$2" --mem 8G --cpus 2 --numa 4G,cpus=0 --numa 4G,cpus=1 "${@:3}"
+	guest_suite "$1" zones "$2" --mem 9G --cpus 2 --numa 4G,cpus=0 --numa 4G,cpus=1 \
+		--numa 1G "${@:3}"
 }

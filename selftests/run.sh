@@ -9,7 +9,8 @@
 #
 # usage: selftests/run.sh MODULE_DIR SELFTEST_BIN_DIR [SUITE]
 #   SUITE main (default): everything that runs in the two-node guest;
-#   zones: relocate_zones, for a guest with memory above 4 GiB on node 0;
+#   zones: relocate_zones, for a guest with memory above 4 GiB on node 0,
+#   and follow_tiers, for its node with memory and no CPUs;
 #   stress: the race suite and the upstream mm selftests only (make stress
 #   sets PTRELOC_RACE_SECONDS for longer scenarios).
 # PTRELOC_PROGRAMS="evacuate race" runs those programs of the suite only
@@ -21,7 +22,7 @@ suite=${3:-main}
 
 case "$suite" in
 main) programs=(module_loaded relocate_errors relocate_pte relocate_levels relocate_memcg evacuate cli follow_all follow_tiers install race upstream_mm) ;;
-zones) programs=(relocate_zones) ;;
+zones) programs=(relocate_zones follow_tiers) ;;
 stress) programs=(race upstream_mm) ;;
 *) echo "unknown suite $suite" >&2; exit 2 ;;
 esac
