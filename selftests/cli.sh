@@ -12,7 +12,9 @@
 set -u
 bin_dir=${1:-$(dirname "$(readlink -f "$0")")}
 ptreloc=$bin_dir/ptreloc
-n=0 pass=0 fail=0 skip=0 total=13
+total=13
+# shellcheck source=tap.sh
+. "$(dirname "$(readlink -f "$0")")/tap.sh"
 tmp=$(mktemp -d)
 wl=
 cleanup() {
@@ -20,15 +22,6 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
-
-ok() { # ok COND-STATUS NAME
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then
-		pass=$((pass + 1)); echo "ok $n $2"
-	else
-		fail=$((fail + 1)); echo "not ok $n $2"
-	fi
-}
 
 # json FILE EXPR: evaluate a Python expression on the parsed JSON (as j).
 json() {
@@ -96,9 +89,7 @@ for part in filter(None, sys.stdin.read().strip().split(",")):
 	</sys/devices/system/node/has_memory | tr '\n' ' ') "
 if [ ! -x "$ptreloc" ] || [ ! -d /sys/kernel/debug/ptreloc ] ||
 	[[ "$mem" != *" 0 "* || "$mem" != *" 1 "* || "$mem" == *" 2 "* ]]; then
-	echo "1..0 # SKIP needs the tool, ptreloc.ko, nodes 0-1 with memory and node 2 without"
-	echo "# Totals: pass:0 fail:0 xfail:0 xpass:0 skip:1 error:0"
-	exit 4
+	skip_all "needs the tool, ptreloc.ko, nodes 0-1 with memory and node 2 without"
 fi
 echo "1..$total"
 
@@ -236,5 +227,4 @@ run 0 evacuate --pfn 0x1000-0x1001 --to 0 --json &&
 	run 0 stats --json && json "$tmp/out" 'j["requests"] > 0 and "tables_moved" in j'
 ok $? "evacuate and stats with --json"
 
-echo "# Totals: pass:$pass fail:$fail xfail:0 xpass:0 skip:$skip error:0"
-((fail == 0))
+totals

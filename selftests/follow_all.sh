@@ -32,11 +32,7 @@ tmp=$(mktemp -d)
 interval=0.5 settle=2 rate=40 per_interval=20 slack=8 mib=40
 
 echo "TAP version 13"
-[ -x "$bin_dir/ptreloc" ] && [ -d /sys/kernel/debug/ptreloc ] ||
-	skip_all "needs the tool and ptreloc.ko"
-for tool in taskset numactl migratepages python3; do
-	command -v "$tool" >/dev/null || skip_all "needs $tool"
-done
+require_follow_tools
 mem=" $(nodes_with_memory) "
 [[ "$mem" == *" 0 "* && "$mem" == *" 1 "* ]] && [ -n "$(cpulist 0)" ] && [ -n "$(cpulist 1)" ] ||
 	skip_all "needs nodes 0 and 1 with memory and CPUs (nodes with memory:$mem; CPUs: node0 '$(cpulist 0)', node1 '$(cpulist 1)')"

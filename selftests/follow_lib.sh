@@ -7,7 +7,9 @@
 # under test), node topology from sysfs, workloads, and the reading of a
 # `follow --json` log. Sourced, with bin_dir and tmp set.
 
-n=0 pass=0 fail=0 skip=0
+# shellcheck source=tap.sh
+. "$bin_dir/tap.sh"
+
 # Processes started here, killed on exit.
 started=()
 cleanup() {
@@ -17,24 +19,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ok() { # ok COND-STATUS NAME
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then
-		pass=$((pass + 1)); echo "ok $n $2"
-	else
-		fail=$((fail + 1)); echo "not ok $n $2"
-	fi
-}
-
-skip_all() { # skip_all REASON: the whole test skips (exit 4)
-	echo "1..0 # SKIP $1"
-	echo "# Totals: pass:0 fail:0 xfail:0 xpass:0 skip:1 error:0"
-	exit 4
-}
-
-totals() {
-	echo "# Totals: pass:$pass fail:$fail xfail:0 xpass:0 skip:$skip error:0"
-	((fail == 0))
+# require_follow_tools: skips the whole test without the tool, ptreloc.ko
+# or the programs that move a workload's threads and data.
+require_follow_tools() {
+	local tool
+	[ -x "$bin_dir/ptreloc" ] && [ -d /sys/kernel/debug/ptreloc ] ||
+		skip_all "needs the tool and ptreloc.ko"
+	for tool in taskset numactl migratepages python3; do
+		command -v "$tool" >/dev/null || skip_all "needs $tool"
+	done
 }
 
 # census PID: the census of PID as JSON, {"pte": [per node], "pmd": ...,

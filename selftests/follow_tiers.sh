@@ -31,11 +31,7 @@ tmp=$(mktemp -d)
 interval=0.5 settle=2 rate=1000 slack=8 mib=24
 
 echo "TAP version 13"
-[ -x "$bin_dir/ptreloc" ] && [ -d /sys/kernel/debug/ptreloc ] ||
-	skip_all "needs the tool and ptreloc.ko"
-for tool in taskset numactl migratepages python3; do
-	command -v "$tool" >/dev/null || skip_all "needs $tool"
-done
+require_follow_tools
 cpu_node="" mem_node="" layout=""
 for node in $(nodes_with_memory); do
 	if [ -n "$(cpulist "$node")" ]; then

@@ -14,18 +14,11 @@
 set -u
 repo=${1:-$(readlink -f "$(dirname "$(readlink -f "$0")")/../..")}
 kver=$(uname -r)
-n=0 pass=0 fail=0 skip=0 total=6
+total=6
+# shellcheck source=tap.sh
+. "$(dirname "$(readlink -f "$0")")/tap.sh"
 dest=$(mktemp -d)
 trap 'rm -rf "$dest"' EXIT
-
-ok() { # ok COND-STATUS NAME
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then
-		pass=$((pass + 1)); echo "ok $n $2"
-	else
-		fail=$((fail + 1)); echo "not ok $n $2"
-	fi
-}
 
 # inst ACTION [VAR=VALUE...]: scripts/install into $dest; output in $dest.log
 inst() {
@@ -43,15 +36,9 @@ files() {
 }
 
 echo "TAP version 13"
+ls "$repo"/build/*/ptreloc.ko >/dev/null 2>&1 && [ -x "$repo/build/tools/release/ptreloc" ] ||
+	skip_all "no built module or tool in $repo/build"
 echo "1..$total"
-if ! ls "$repo"/build/*/ptreloc.ko >/dev/null 2>&1 || [ ! -x "$repo/build/tools/release/ptreloc" ]; then
-	for _ in $(seq $total); do
-		n=$((n + 1)) skip=$((skip + 1))
-		echo "ok $n # SKIP no built module or tool in $repo/build"
-	done
-	echo "# Totals: pass:0 fail:0 xfail:0 xpass:0 skip:$skip error:0"
-	exit 4
-fi
 
 inst install
 rc=$?
@@ -114,5 +101,4 @@ fi
 ((rc1 == 0 && rc2 == 0))
 ok $? "uninstall of nothing, and a module of another kernel, are refused"
 
-echo "# Totals: pass:$pass fail:$fail xfail:0 xpass:0 skip:$skip error:0"
-((fail == 0))
+totals
