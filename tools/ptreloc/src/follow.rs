@@ -142,6 +142,37 @@ pub struct Move {
     pub error: Option<String>,
 }
 
+#[cfg(test)]
+impl Move {
+    /// What the unit tests log: pid 42 ("w") given 20 of its 85 misplaced
+    /// tables, the PTE tables of 0x40000000-0x42800000, with a budget of 20.
+    pub(crate) fn sample() -> Self {
+        Self {
+            pid: 42,
+            comm: "w".into(),
+            node: 1,
+            basis: Basis::RunTime,
+            intervals: 2,
+            misplaced: 85,
+            part: Some((
+                "pte",
+                Part {
+                    start: 0x4000_0000,
+                    end: 0x4280_0000,
+                    bound: 20,
+                },
+            )),
+            limit: 20,
+            tables_moved: 20,
+            left: None,
+            budget: 20.0,
+            budget_left: 0.0,
+            outcome: Vec::new(),
+            error: None,
+        }
+    }
+}
+
 /// What `follow` logs.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
@@ -1370,27 +1401,8 @@ mod tests {
     #[test]
     fn lines() {
         let m = Move {
-            pid: 42,
             comm: "py\nthon".into(),
-            node: 1,
-            basis: Basis::RunTime,
-            intervals: 2,
-            misplaced: 85,
-            part: Some((
-                "pte",
-                Part {
-                    start: 0x4000_0000,
-                    end: 0x4280_0000,
-                    bound: 20,
-                },
-            )),
-            limit: 20,
-            tables_moved: 20,
-            left: None,
-            budget: 20.0,
-            budget_left: 0.0,
-            outcome: Vec::new(),
-            error: None,
+            ..Move::sample()
         };
         assert_eq!(
             describe(&Event::Moved(m.clone()), 1.25),

@@ -385,9 +385,7 @@ mod tests {
 
     #[test]
     fn follow_events_and_failure() {
-        use crate::budget::Part;
         use crate::follow::{Config, Move, Skip};
-        use crate::home::Basis;
 
         let config = Config {
             pid: None,
@@ -404,31 +402,14 @@ mod tests {
              \"exclude_pids\":[1]}"
         );
         let m = Event::Moved(Move {
-            pid: 7,
-            comm: "w".into(),
-            node: 1,
-            basis: Basis::RunTime,
-            intervals: 2,
-            misplaced: 85,
-            part: Some((
-                "pte",
-                Part {
-                    start: 0x4000_0000,
-                    end: 0x4280_0000,
-                    bound: 20,
-                },
-            )),
-            limit: 20,
             tables_moved: 19,
-            left: None,
-            budget: 20.0,
             budget_left: 1.0000001,
             outcome: key_values("status ok\ntables_moved 19\n"),
-            error: None,
+            ..Move::sample()
         });
         assert_eq!(
             line(&FollowLine::event(&m, 1.50004, 4).unwrap()),
-            "{\"event\":\"moved\",\"t\":1.5,\"tick\":4,\"pid\":7,\"comm\":\"w\",\"node\":1,\
+            "{\"event\":\"moved\",\"t\":1.5,\"tick\":4,\"pid\":42,\"comm\":\"w\",\"node\":1,\
              \"home_basis\":\"run_time\",\"intervals\":2,\"misplaced\":85,\"levels\":\"pte\",\
              \"range\":[\"0x40000000\",\"0x42800000\"],\"limit\":20,\"tables_moved\":19,\
              \"left\":null,\"budget\":20.0,\"budget_left\":1.0,\
