@@ -142,6 +142,8 @@ static const struct text_field outcome_fields[] = {
 	OUTCOME("spares_allocated", spares_allocated),
 	OUTCOME("spares_used", spares_used),
 	OUTCOME("longest_lock_hold_ns", longest_hold_ns),
+	OUTCOME("rests", rests),
+	OUTCOME("rest_ns", rest_ns),
 	OUTCOME("elapsed_ns", elapsed_ns),
 };
 

@@ -57,7 +57,7 @@ struct outcome {
 	long moved_pte, moved_pmd, moved_pud, deposits_moved;
 	long examined_pte, already_pte;
 	long spares_allocated, spares_used;
-	long longest_hold_ns, elapsed_ns;
+	long longest_hold_ns, rests, rest_ns, elapsed_ns;
 };
 
 /* A "key value" line of a debugfs file, and the long it is read into. */

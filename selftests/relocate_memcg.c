@@ -313,6 +313,84 @@ TEST_F_TIMEOUT(memcg, charge_follows_the_process, 300)
 	ASSERT_EQ(0, finish_target(&t));
 }
 
+/*
+ * Replacements allocated before a batch takes the mmap lock (spares) are
+ * charged where the previous batch's last table was, and a batch takes one
+ * only for a table charged there. A process charged its first 64 MiB of
+ * page tables in one cgroup and, after it moved, the next 64 MiB in
+ * another; batches of 8 move them, the fifth beginning where the charges
+ * change: its 8 spares, charged to the first cgroup, are freed, not used,
+ * the next three batches get spares charged to the second, and neither
+ * cgroup's page-table count changes.
+ */
+TEST_F_TIMEOUT(memcg, spares_follow_the_charge_of_each_table, 300)
+{
+	const size_t half = MAP_LEN;
+	long a_before, a_after, b_before, b_after;
+	int to_child[2], to_parent[2], status;
+	char pid[16], old_batch[32], c;
+	pid_t parent = getpid(), child;
+	struct outcome o;
+	char *p;
+	int ret;
+
+	ASSERT_LT(0, read_file(PTRELOC_DEBUGFS "/batch", old_batch, sizeof(old_batch)));
+	ASSERT_TRUE(mkdir(CG2, 0755) == 0 || errno == EEXIST);
+	p = mmap_aligned(2 * half, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ(0, pipe(to_child));
+	ASSERT_EQ(0, pipe(to_parent));
+	child = fork();
+	ASSERT_LE(0, child);
+	if (!child) {
+		uint64_t sum[2];
+
+		die_with_parent(parent);
+		snprintf(pid, sizeof(pid), "%d", getpid());
+		if (ctl_write_path(CG "/cgroup.procs", pid))
+			_exit(2);
+		madvise(p, 2 * half, MADV_NOHUGEPAGE);
+		bind_to_node(0);
+		/* The first half's tables in the first cgroup, the rest in the second. */
+		fill_pattern(p, half, 1);
+		sum[0] = checksum(p, half);
+		if (write(to_parent[1], "a", 1) != 1 || read(to_child[0], &c, 1) != 1)
+			_exit(3);
+		fill_pattern(p + half, half, 2);
+		sum[1] = checksum(p + half, half);
+		if (write(to_parent[1], "b", 1) != 1 || read(to_child[0], &c, 1) != 1)
+			_exit(3);
+		_exit(checksum(p, half) == sum[0] && checksum(p + half, half) == sum[1] ? 0 : 1);
+	}
+	ASSERT_EQ(1, read(to_parent[0], &c, 1));
+	snprintf(pid, sizeof(pid), "%d", child);
+	ASSERT_EQ(0, ctl_write_path(CG2 "/cgroup.procs", pid));
+	ASSERT_EQ(1, write(to_child[1], "g", 1));
+	ASSERT_EQ(1, read(to_parent[0], &c, 1));
+	a_before = memcg_pagetables(CG);
+	b_before = file_number(CG2 "/memory.stat", "\npagetables ");
+	ASSERT_EQ(0, ctl_write("batch", "8"));
+	ret = relocate(child, 1, (unsigned long)p, (unsigned long)p + 2 * half, &o);
+	ASSERT_EQ(0, ctl_write("batch", old_batch));
+	a_after = memcg_pagetables(CG);
+	b_after = file_number(CG2 "/memory.stat", "\npagetables ");
+	TH_LOG("pagetables: first cgroup %ld -> %ld, second %ld -> %ld (relocate: %d, %ld moved in %ld batches; %ld spares allocated, %ld used)",
+	       a_before, a_after, b_before, b_after, ret, o.moved, o.batches,
+	       o.spares_allocated, o.spares_used);
+	ASSERT_EQ(0, ret);
+	ASSERT_EQ((long)(2 * half / PMD_SZ), o.moved);
+	/* Batches 2-8 got 8 spares each; the fifth's went unused. */
+	EXPECT_EQ(56, o.spares_allocated);
+	EXPECT_EQ(48, o.spares_used);
+	EXPECT_EQ(a_before, a_after);
+	EXPECT_EQ(b_before, b_after);
+	ASSERT_EQ(1, write(to_child[1], "x", 1));
+	ASSERT_EQ(child, waitpid(child, &status, 0));
+	ASSERT_EQ(0, status);
+	munmap(p, 2 * half);
+}
+
 /* The cgroup.procs file of the cgroup of process `pid` ("self" if 0). */
 static int cgroup_procs_of(pid_t pid, char *path, size_t size)
 {

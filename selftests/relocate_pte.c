@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <linux/memfd.h>
 #include <linux/userfaultfd.h>
@@ -1026,6 +1027,197 @@ TEST_F_TIMEOUT(rcu, requests_do_not_wait_for_a_grace_period, 300)
 	EXPECT_LT(ns, 2000000000ULL);
 	EXPECT_LE(o.moved_pte, awaiting);
 	EXPECT_EQ(0, settled);
+	EXPECT_EQ(sum, checksum(p, len));
+	munmap(p, len);
+}
+
+static void *hold_rcu_long(void *arg)
+{
+	*(int *)arg = ctl_write_path(RCU_HOLD, "ms=5000");
+	return NULL;
+}
+
+struct awaiting_sampler {
+	atomic_int stop;
+	long samples, peak, odd;
+};
+
+/* Samples tables_awaiting_free until stopped: its peak, and values not a multiple of 512. */
+static void *sample_awaiting(void *arg)
+{
+	struct awaiting_sampler *s = arg;
+	long n;
+
+	while (!atomic_load(&s->stop)) {
+		n = awaiting_free();
+		s->samples++;
+		if (n > s->peak)
+			s->peak = n;
+		if (n % 512)
+			s->odd++;
+		usleep(2000);
+	}
+	return NULL;
+}
+
+/*
+ * Old tables go to RCU 512 at a time, and no more than 16384 wait for
+ * their grace period at once (Documentation/design.rst): past that, a
+ * request waits for them. With grace periods held off for 5 s, one request
+ * moves 34 x 512 = 17408 PTE tables (a page per 2 MiB of 34 GiB) while
+ * another thread samples tables_awaiting_free: every sample is a multiple
+ * of 512, and none passes 16384 + 512, where the handoff that crossed the
+ * line waited.
+ */
+TEST_F_TIMEOUT(rcu, tables_awaiting_free_stay_bounded, 300)
+{
+	const size_t tables = 34 * 512, len = tables * PMD_SZ;
+	struct awaiting_sampler s = { 0 };
+	pthread_t holder, sampler;
+	uint64_t t0, ns;
+	struct outcome o;
+	int held = 1;
+	size_t off;
+	char *p;
+
+	SKIP_UNLESS_AVAILABLE();
+	if (access(RCU_HOLD, W_OK))
+		SKIP(return, "ptreloc_test.ko is not loaded");
+	if (nodes_with_memory() < 2)
+		SKIP(return, "fewer than 2 nodes with memory");
+	p = mmap_aligned(len, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	madvise(p, len, MADV_NOHUGEPAGE);
+	ASSERT_EQ(0, bind_to_node(0));
+	for (off = 0; off < len; off += PMD_SZ)
+		*(uint64_t *)(p + off) = pattern_word(19, off);
+	ASSERT_EQ(0, settle_freed_tables());
+	ASSERT_EQ(0, awaiting_free());
+	ASSERT_EQ(0, pthread_create(&holder, NULL, hold_rcu_long, &held));
+	usleep(200000);
+	ASSERT_EQ(0, pthread_create(&sampler, NULL, sample_awaiting, &s));
+	t0 = monotonic_ns();
+	ASSERT_EQ(0, relocate_levels(getpid(), 1, (unsigned long)p, (unsigned long)p + len,
+				     "pte", &o));
+	ns = monotonic_ns() - t0;
+	atomic_store(&s.stop, 1);
+	ASSERT_EQ(0, pthread_join(sampler, NULL));
+	ASSERT_EQ(0, pthread_join(holder, NULL));
+	ASSERT_EQ(0, held);
+	TH_LOG("moved %ld PTE tables in %ld ms while grace periods were held off for 5 s; tables awaiting free: %ld samples, peak %ld, %ld not a multiple of 512",
+	       o.moved_pte, (long)(ns / 1000000), s.samples, s.peak, s.odd);
+	ASSERT_EQ((long)tables, o.moved_pte);
+	EXPECT_LT(0, s.samples);
+	EXPECT_LE(s.peak, 16384 + 512);
+	EXPECT_EQ(0, s.odd);
+	ASSERT_EQ(0, settle_freed_tables());
+	EXPECT_EQ(0, awaiting_free());
+	for (off = 0; off < len; off += PMD_SZ) {
+		ASSERT_EQ(pattern_word(19, off), *(uint64_t *)(p + off));
+	}
+	munmap(p, len);
+}
+
+struct pagemap_reader {
+	const char *p;
+	size_t len;
+	atomic_int stop;
+	atomic_long reads;
+	int err;
+};
+
+/* Reads the pagemap of p's 2 MiB chunks in turn: a reader of the mmap lock. */
+static void *read_pagemap_loop(void *arg)
+{
+	struct pagemap_reader *r = arg;
+	uint64_t entries[PMD_SZ / PAGE_SZ];
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+	size_t off = 0;
+
+	if (fd < 0) {
+		r->err = errno;
+		return NULL;
+	}
+	while (!atomic_load(&r->stop)) {
+		if (pread(fd, entries, sizeof(entries),
+			  (unsigned long)(r->p + off) / PAGE_SZ * sizeof(uint64_t)) < 0) {
+			r->err = errno;
+			break;
+		}
+		atomic_fetch_add(&r->reads, 1);
+		off = (off + PMD_SZ) % r->len;
+	}
+	close(fd);
+	return NULL;
+}
+
+/*
+ * The duty cycle (Documentation/design.rst): after a hold of the mmap lock
+ * that a task waited for, a request stays off the lock for as long again;
+ * after one nobody waited for, it goes on at once. The same request, 8
+ * batches, runs alone and beside a thread that reads the process's pagemap
+ * in a loop (each read takes the mmap lock for reading). THP is off for
+ * the process, so khugepaged has no reason to take its lock.
+ */
+FIXTURE(duty) {
+	char batch[32];
+};
+FIXTURE_SETUP(duty)
+{
+	ASSERT_LT(0, read_file(PTRELOC_DEBUGFS "/batch", self->batch, sizeof(self->batch)));
+}
+FIXTURE_TEARDOWN(duty)
+{
+	ctl_write("batch", self->batch);
+}
+
+TEST_F_TIMEOUT(duty, waiters_get_the_lock_between_batches, 300)
+{
+	const size_t len = 64UL << 20;
+	struct pagemap_reader r = { 0 };
+	struct outcome alone, beside;
+	long reads_before, reads;
+	pthread_t thread;
+	uint64_t sum;
+	char *p;
+
+	SKIP_UNLESS_AVAILABLE();
+	if (nodes_with_memory() < 2)
+		SKIP(return, "fewer than 2 nodes with memory");
+	ASSERT_EQ(0, prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0));
+	p = map_anon_on_node(len, 0, 17);
+	ASSERT_NE(MAP_FAILED, p);
+	sum = checksum(p, len);
+	ASSERT_EQ(0, ctl_write("batch", "4"));
+	ASSERT_EQ(0, relocate_levels(getpid(), 1, (unsigned long)p, (unsigned long)p + len,
+				     "pte", &alone));
+	r.p = p;
+	r.len = len;
+	ASSERT_EQ(0, pthread_create(&thread, NULL, read_pagemap_loop, &r));
+	while (atomic_load(&r.reads) < 10 && !r.err)
+		usleep(1000);
+	reads_before = atomic_load(&r.reads);
+	ASSERT_EQ(0, relocate_levels(getpid(), 0, (unsigned long)p, (unsigned long)p + len,
+				     "pte", &beside));
+	reads = atomic_load(&r.reads) - reads_before;
+	atomic_store(&r.stop, 1);
+	ASSERT_EQ(0, pthread_join(thread, NULL));
+	TH_LOG("alone: %ld batches, longest hold %ld us, %ld rests (%ld us), %ld us in all",
+	       alone.batches, alone.longest_hold_ns / 1000, alone.rests, alone.rest_ns / 1000,
+	       alone.elapsed_ns / 1000);
+	TH_LOG("beside a pagemap reader: %ld batches, longest hold %ld us, %ld rests (%ld us), %ld us in all; %ld pagemap reads meanwhile",
+	       beside.batches, beside.longest_hold_ns / 1000, beside.rests,
+	       beside.rest_ns / 1000, beside.elapsed_ns / 1000, reads);
+	ASSERT_EQ(0, r.err);
+	ASSERT_EQ((long)(len / PMD_SZ), alone.moved_pte);
+	ASSERT_EQ((long)(len / PMD_SZ), beside.moved_pte);
+	ASSERT_LE(8, beside.batches);
+	EXPECT_EQ(0, alone.rests);
+	EXPECT_EQ(0, alone.rest_ns);
+	EXPECT_LE(1, beside.rests);
+	EXPECT_LT(0, beside.rest_ns);
+	EXPECT_LE(beside.rest_ns, beside.elapsed_ns);
 	EXPECT_EQ(sum, checksum(p, len));
 	munmap(p, len);
 }

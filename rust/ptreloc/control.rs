@@ -205,6 +205,8 @@ fn format_outcome(o: &Outcome, out: &mut TextBuf) -> core::fmt::Result {
         ("spares_allocated", o.spares_allocated),
         ("spares_used", o.spares_used),
         ("longest_lock_hold_ns", o.longest_hold_ns),
+        ("rests", o.rests),
+        ("rest_ns", o.rest_ns),
         ("elapsed_ns", o.elapsed_ns),
     ];
     out.rows(rows)?;

@@ -196,6 +196,13 @@ impl<'a> MmapWriteGuard<'a> {
         })
     }
 
+    /// Whether a task is queued for the lock (a fault, a `/proc` walker,
+    /// `madvise`): it waited for this hold.
+    pub(crate) fn is_contended(&self) -> bool {
+        // SAFETY: the mm is live (type invariant); reads its wait list.
+        unsafe { sys::ptreloc_mmap_lock_is_contended(self.mm.as_ptr()) != 0 }
+    }
+
     /// The VMAs that intersect `[start, end)`, in address order.
     pub(crate) fn vmas(&self, start: usize, end: usize) -> impl Iterator<Item = Vma<'_>> + '_ {
         let mut next = start;

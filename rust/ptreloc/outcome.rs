@@ -99,6 +99,10 @@ pub(crate) struct Outcome {
     /// those, how many a batch used (the others were freed).
     pub(crate) spares_allocated: u64,
     pub(crate) spares_used: u64,
+    /// Rests between holds that tasks waited for, and their total length
+    /// (`duty.rs`).
+    pub(crate) rests: u64,
+    pub(crate) rest_ns: u64,
     /// The longest of them, and the whole request, in nanoseconds.
     pub(crate) longest_hold_ns: u64,
     pub(crate) elapsed_ns: u64,

@@ -18,6 +18,7 @@ use kernel::prelude::*;
 
 use crate::batch::{Batch, Cursor};
 use crate::claims::Claims;
+use crate::duty::DutyCycle;
 use crate::ksys::Pid;
 use crate::level::Levels;
 use crate::memcg::Charges;
@@ -105,6 +106,7 @@ fn relocate_mm(
     // Dropped after every mmap-lock guard below, releasing what is left.
     let mut retired = Retired::new();
     let mut spares = Spares::new();
+    let mut duty = DutyCycle::new();
     let end = job.end.min(mm.user_end());
     let mut first_hold = true;
     for level in job.levels.iter() {
@@ -124,6 +126,8 @@ fn relocate_mm(
             if let Some(memcg) = charges.latest() {
                 spares.fill(level, expected, job.target, memcg, job.quarantine);
             }
+            // The lock's waiters get a turn after a hold they waited for.
+            duty.rest(out);
             // Faults, munmap, mremap and every walker under the mmap lock
             // stay out for the whole batch; dropped between batches to bound
             // how long they wait.
@@ -149,7 +153,11 @@ fn relocate_mm(
                 &mut retired,
                 out,
             );
+            // Racing with a reader that queues after this: it waits for the
+            // next hold, a batch at most.
+            let contended = guard.is_contended();
             drop(guard);
+            duty.hold_ended(held_since, contended);
             out.batches += 1;
             out.longest_hold_ns = out.longest_hold_ns.max(now_ns() - held_since);
             // One handoff to RCU (an allocation, a call_rcu()) for many
@@ -165,6 +173,8 @@ fn relocate_mm(
             sys::cond_resched();
         }
     }
+    // A request right after this one, on this mm, waits for the claim.
+    duty.rest(out);
     Ok(())
 }
 

@@ -22,6 +22,7 @@ mod compat;
 mod control;
 #[path = "../common/debugfs.rs"]
 mod debugfs;
+mod duty;
 #[path = "../common/errno.rs"]
 mod errno;
 mod flush;

@@ -97,6 +97,11 @@ void ptreloc_mmap_write_unlock(struct mm_struct *mm)
 	mmap_write_unlock(mm);
 }
 
+int ptreloc_mmap_lock_is_contended(struct mm_struct *mm)
+{
+	return mmap_lock_is_contended(mm);
+}
+
 void ptreloc_vma_start_write(struct vm_area_struct *vma)
 {
 	vma_start_write(vma);

@@ -28,6 +28,7 @@ bool ptreloc_fatal_signal_pending(struct task_struct *p);
 bool ptreloc_mm_valid_pasid(struct mm_struct *mm);
 int ptreloc_mmap_write_lock_killable(struct mm_struct *mm);
 void ptreloc_mmap_write_unlock(struct mm_struct *mm);
+int ptreloc_mmap_lock_is_contended(struct mm_struct *mm);
 void ptreloc_vma_start_write(struct vm_area_struct *vma);
 bool ptreloc_is_vm_hugetlb_page(struct vm_area_struct *vma);
 void ptreloc_i_mmap_lock_write(struct address_space *mapping);

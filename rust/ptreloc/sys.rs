@@ -73,6 +73,7 @@ extern "C" {
     pub(crate) fn ptreloc_mm_valid_pasid(mm: *mut mm_struct) -> bool;
     pub(crate) fn ptreloc_mmap_write_lock_killable(mm: *mut mm_struct) -> c_int;
     pub(crate) fn ptreloc_mmap_write_unlock(mm: *mut mm_struct);
+    pub(crate) fn ptreloc_mmap_lock_is_contended(mm: *mut mm_struct) -> c_int;
     pub(crate) fn ptreloc_vma_start_write(vma: *mut vm_area_struct);
     pub(crate) fn ptreloc_is_vm_hugetlb_page(vma: *mut vm_area_struct) -> bool;
 
@@ -319,6 +320,16 @@ pub(crate) fn node_zone_populated(nid: i32, zone: usize) -> bool {
 pub(crate) fn node_distance(from: i32, to: i32) -> i32 {
     // SAFETY: reads the distance table, fixed after boot.
     unsafe { ptreloc_node_distance(from, to) }
+}
+
+/// Sleeps for `us` microseconds, or up to an eighth longer so that timer
+/// wakeups can coalesce, uninterruptibly but not counted as load
+/// (`usleep_idle_range()`): the sleeps are short, no longer than a hold of
+/// the mmap lock. Process context, no lock held.
+pub(crate) fn sleep_idle_us(us: u64) {
+    let us = us as kernel::ffi::c_ulong;
+    // SAFETY: process context without spinlocks (caller); an hrtimer sleep.
+    unsafe { bindings::usleep_range_state(us, us + us / 8, bindings::TASK_IDLE) };
 }
 
 /// Whether the current task has a fatal signal pending.

@@ -679,7 +679,7 @@ static void bench_fairness(int reps)
 	const uint64_t window_ns = 2000000000ULL;
 	struct target t = start_target(1024 * MIB, PAGE_SZ, reps);
 	struct readers r[2][64];
-	uint64_t hold[64], requests[64], t0;
+	uint64_t hold[64], requests[64], rested[64], t0;
 	struct outcome o;
 	int k, rep, node = 0;
 	char c;
@@ -690,6 +690,7 @@ static void bench_fairness(int reps)
 	for (rep = 0; rep < reps; rep++) {
 		hold[rep] = 0;
 		requests[rep] = 0;
+		rested[rep] = 0;
 		for (k = 0; k < 2; k++) {
 			send(&t, 'r');
 			receive(&t, &c, 1);
@@ -705,6 +706,7 @@ static void bench_fairness(int reps)
 				if ((uint64_t)o.longest_hold_ns > hold[rep])
 					hold[rep] = o.longest_hold_ns;
 				requests[rep]++;
+				rested[rep] += o.rest_ns;
 			}
 			send(&t, 'x');
 			receive(&t, &r[k][rep], sizeof(r[k][rep]));
@@ -734,6 +736,9 @@ static void bench_fairness(int reps)
 	printf("], \"storm_longest_hold_ns\": [");
 	for (rep = 0; rep < reps; rep++)
 		printf("%s%llu", rep ? ", " : "", (unsigned long long)hold[rep]);
+	printf("], \"storm_rest_ns\": [");
+	for (rep = 0; rep < reps; rep++)
+		printf("%s%llu", rep ? ", " : "", (unsigned long long)rested[rep]);
 	printf("]}\n");
 	send(&t, 'q');
 	waitpid(t.pid, NULL, 0);

@@ -22,7 +22,8 @@ use crate::sys;
 /// last table looked up was, and a batch takes one only for a table whose
 /// predecessor is charged to the same memcg (it allocates any other under
 /// the lock, as without spares). What no batch takes is freed when the
-/// request ends, or when it moves on to another level.
+/// request ends, when it moves on to another level, or when the next spares
+/// are to be charged elsewhere.
 pub(crate) struct Spares {
     level: Level,
     tables: KVec<NewTable>,
@@ -63,6 +64,12 @@ impl Spares {
         if level != self.level {
             self.tables = KVec::new();
             self.level = level;
+        }
+        // Spares charged elsewhere (the batch before found the charges
+        // change) would never be taken, and would keep these from being
+        // allocated: free them.
+        if self.tables.last().is_some_and(|t| t.charged_to() != memcg) {
+            self.tables = KVec::new();
         }
         if n <= self.tables.len()
             || self

@@ -168,9 +168,14 @@ pub fn summarize_outcome(kv: &[(String, String)]) -> String {
     } else {
         format!(", then the request failed: {status}")
     };
+    // Rests of the duty cycle: only when the process's lock had waiters.
+    let rests = match num(kv, "rests") {
+        0 => String::new(),
+        n => format!(", {n} rests for its waiters, {}", ms(num(kv, "rest_ns"))),
+    };
     let _ = writeln!(
         s,
-        "moved {moved} page-table pages {what} to node {node} in {} ({} batches, longest lock hold {}){failed}",
+        "moved {moved} page-table pages {what} to node {node} in {} ({} batches, longest lock hold {}{rests}){failed}",
         ms(num(kv, "elapsed_ns")),
         num(kv, "batches"),
         ms(num(kv, "longest_lock_hold_ns")),
@@ -347,6 +352,9 @@ mod tests {
             "{s}"
         );
         assert!(s.contains("  skipped: 1 rmap lock contended"), "{s}");
+        let rested = key_values(&format!("{text}rests 3\nrest_ns 2500000\n"));
+        assert!(summarize_outcome(&rested)
+            .contains("(8 batches, longest lock hold 10.9 ms, 3 rests for its waiters, 2.5 ms)"));
         assert!(!s.contains("pud:"), "{s}");
         let failed = key_values("pid 1\nnode 0\nstatus ENOMEM (12)\ntables_moved 3\n");
         assert!(summarize_outcome(&failed).starts_with(
