@@ -7,6 +7,8 @@
 
 /// `PAGE_SIZE`.
 pub(crate) const PAGE_SIZE: usize = 4096;
+/// `PAGE_SHIFT`.
+pub(crate) const PAGE_SHIFT: u32 = PAGE_SIZE.trailing_zeros();
 /// Entries in one page-table page (any level below the PGD).
 pub(crate) const PTRS_PER_TABLE: usize = 512;
 /// Bytes mapped by one PTE table (one PMD entry).

@@ -9,10 +9,12 @@
 //! why that reaches every CPU that can use an old table, and what the waited
 //! IPI still gives lockless walkers.
 
+use kernel::bindings;
 use kernel::ffi::c_void;
 
 use crate::mm::PinnedMm;
 use crate::sys;
+use crate::x86::PAGE_SHIFT;
 
 /// Makes every CPU drop what its TLB and paging-structure caches hold of
 /// `mm`, or flush before it next runs `mm`; waits for the CPUs it flushes.
@@ -34,33 +36,37 @@ pub(crate) fn flush_mm(mm: &PinnedMm) {
         // do not look at the generation: flush them all.
         // SAFETY: process context with interrupts enabled, as waiting
         // requires; the callback only flushes the local TLB.
-        unsafe { sys::ptreloc_on_each_cpu(flush_this_cpu, core::ptr::null_mut(), 1) };
+        unsafe { sys::ptreloc_on_each_cpu(flush_this_cpu, mm.cast(), 1) };
         return;
     }
-    // SAFETY: as above; the mask lives as long as `mm`. Real IPIs, so a
-    // preempted vCPU (or a CPU with interrupts off in a lockless walk of
-    // `mm`, such as GUP-fast) is waited for too.
+    // SAFETY: as above; the mask lives as long as `mm`, and so does `mm`
+    // for the callbacks, which are waited for. Real IPIs, so a preempted
+    // vCPU (or a CPU with interrupts off in a lockless walk of `mm`, such as
+    // GUP-fast) is waited for too.
     unsafe {
-        sys::ptreloc_on_each_cpu_mask(
-            sys::ptreloc_mm_cpumask(mm),
-            flush_this_cpu,
-            core::ptr::null_mut(),
-            true,
-        )
+        sys::ptreloc_on_each_cpu_mask(sys::ptreloc_mm_cpumask(mm), flush_this_cpu, mm.cast(), true)
     };
 }
 
-/// IPI callback: what `__flush_tlb_all` does, which 7.3 exports only to
-/// KVM, through the paravirt operations both lines export. A full flush of
-/// every PCID, not only the mm's: a lazy CPU may hold the mm under a PCID
-/// that is not current, and `__flush_tlb_local` must not be called for a
-/// global ASID (it would index the user-PCID flush mask out of bounds).
+/// IPI callback, `info` the mm: what `__flush_tlb_all` does, which 7.3
+/// exports only to KVM, through the paravirt operations both lines export.
+/// A full flush of every PCID, not only the mm's: a lazy CPU may hold the
+/// mm under a PCID that is not current, and `__flush_tlb_local` must not be
+/// called for a global ASID (it would index the user-PCID flush mask out of
+/// bounds). Then, as the kernel's `flush_tlb_func()` does, a CPU that only
+/// borrows the mm (lazy TLB: a kernel thread or the idle task runs on the
+/// tables of whoever ran last) switches to `init_mm`, and a CPU that does
+/// not have the mm loaded leaves its `mm_cpumask`: it will not be
+/// interrupted again until it switches to the mm, which sets its bit and
+/// flushes if the generation moved on.
 ///
 /// # Safety
 ///
 /// Runs with interrupts (and so preemption) disabled, as both flushes
-/// require.
-unsafe extern "C" fn flush_this_cpu(_info: *mut c_void) {
+/// require, on a CPU in `info`'s `mm_cpumask` or in an `on_each_cpu()`;
+/// `info` is a live mm.
+unsafe extern "C" fn flush_this_cpu(info: *mut c_void) {
+    let mm = info.cast::<sys::mm_struct>();
     if sys::cpu_has_pge() {
         // SAFETY: see above. Toggling CR4.PGE or INVPCID's all-context
         // flush drops every PCID's entries, global ones and the
@@ -70,5 +76,43 @@ unsafe extern "C" fn flush_this_cpu(_info: *mut c_void) {
         // SAFETY: see above. Without PGE there are no PCIDs and no global
         // entries (`setup_pcid`), so reloading CR3 flushes everything.
         unsafe { sys::ptreloc___flush_tlb_local() };
+    }
+    // SAFETY: interrupts are off, so neither `switch_mm_irqs_off()` nor a
+    // change of `current->mm` with its switch to or from lazy TLB mode
+    // (`exit_mm()`, `kthread_use_mm()`, exec), all done with them off, is
+    // half done on this CPU: CR3, `current->mm`, the kernel's lazy flag and
+    // our bit in the mask agree. `mm` is live (caller).
+    unsafe {
+        if loads(mm) && (*bindings::get_current()).mm.cast() != mm {
+            // On `mm`'s tables for a task that is not `mm`'s: lazy TLB mode
+            // (the kernel's `cpu_tlbstate_shared.is_lazy`, hidden from
+            // modules). What the kernel's flush does for a lazy CPU when
+            // tables are freed; 6.12 clears our bit in the switch, 7.3 below.
+            bindings::leave_mm();
+        }
+        if !loads(mm) {
+            // 7.3 leaves a CPU in the mask of an mm it switched away from
+            // until a flush finds it so (`flush_tlb_func()`); 6.12 cleared
+            // it in the switch already.
+            sys::ptreloc_cpumask_clear_cpu(
+                sys::ptreloc_raw_smp_processor_id(),
+                sys::ptreloc_mm_cpumask(mm),
+            );
+        }
+    }
+}
+
+/// Whether this CPU's page tables are `mm`'s: its CR3 (the kernel half's
+/// under PTI, as in any interrupt) holds `mm`'s PGD.
+///
+/// # Safety
+///
+/// `mm` is live; interrupts are off.
+unsafe fn loads(mm: *mut sys::mm_struct) -> bool {
+    // SAFETY: reading CR3 has no side effect; `mm->pgd` is in the direct
+    // map for the mm's life (caller).
+    unsafe {
+        let pgd = sys::ptreloc_page_to_pfn(sys::ptreloc_virt_to_page(sys::mm_pgd(mm).cast()));
+        sys::ptreloc___read_cr3() & sys::ptreloc_CR3_ADDR_MASK() == pgd << PAGE_SHIFT
     }
 }

@@ -425,6 +425,26 @@ void ptreloc___flush_tlb_local(void)
 	__flush_tlb_local();
 }
 
+unsigned long ptreloc___read_cr3(void)
+{
+	return __read_cr3();
+}
+
+unsigned long ptreloc_CR3_ADDR_MASK(void)
+{
+	return CR3_ADDR_MASK;
+}
+
+int ptreloc_raw_smp_processor_id(void)
+{
+	return raw_smp_processor_id();
+}
+
+void ptreloc_cpumask_clear_cpu(int cpu, struct cpumask *dstp)
+{
+	cpumask_clear_cpu(cpu, dstp);
+}
+
 /*
  * Shared with ptreloc_test (../common/ksys.rs): exported, so that one copy
  * serves both modules.

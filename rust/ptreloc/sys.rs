@@ -166,6 +166,10 @@ extern "C" {
     fn ptreloc_boot_cpu_has(feature: u16) -> bool;
     pub(crate) fn ptreloc___flush_tlb_global();
     pub(crate) fn ptreloc___flush_tlb_local();
+    pub(crate) fn ptreloc___read_cr3() -> c_ulong;
+    pub(crate) fn ptreloc_CR3_ADDR_MASK() -> c_ulong;
+    pub(crate) fn ptreloc_raw_smp_processor_id() -> c_int;
+    pub(crate) fn ptreloc_cpumask_clear_cpu(cpu: c_int, dstp: *mut bindings::cpumask);
 }
 
 /// Whether the CPUs have global pages (`X86_FEATURE_PGE`).

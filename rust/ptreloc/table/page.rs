@@ -17,10 +17,7 @@ use crate::locks::SpinGuard;
 use crate::placement::{Quarantine, Target};
 use crate::request::Zone;
 use crate::sys;
-use crate::x86::{PAGE_SIZE, PTRS_PER_TABLE};
-
-/// `PAGE_SHIFT`.
-const PAGE_SHIFT: u32 = PAGE_SIZE.trailing_zeros();
+use crate::x86::{PAGE_SHIFT, PTRS_PER_TABLE};
 
 /// The page of a page-table page, at any level.
 ///
