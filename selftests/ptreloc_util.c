@@ -637,6 +637,16 @@ int bind_to_node(int node)
 			     node < 0 ? 0 : 8 * sizeof(mask));
 }
 
+/* Pin this thread to one CPU. Returns 0, or -1 with errno set. */
+int pin_self(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return sched_setaffinity(0, sizeof(set), &set);
+}
+
 /* An mmap of len bytes aligned to 2 MiB, so that it owns whole PTE tables. */
 void *mmap_aligned(size_t len, int prot, int flags, int fd, off_t off)
 {

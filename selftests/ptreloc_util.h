@@ -124,6 +124,7 @@ int node_blocks(int nid, struct blocks *b);
 
 void die_with_parent(pid_t parent);
 int bind_to_node(int node);
+int pin_self(int cpu);
 void *mmap_aligned(size_t len, int prot, int flags, int fd, off_t off);
 uint64_t pattern_word(uint64_t seed, size_t i);
 void fill_pattern(void *p, size_t len, uint64_t seed);

@@ -21,7 +21,7 @@ bin_dir=${2:?usage: run.sh MODULE_DIR SELFTEST_BIN_DIR [SUITE]}
 suite=${3:-main}
 
 case "$suite" in
-main) programs=(module_loaded relocate_errors relocate_pte relocate_levels relocate_memcg evacuate cli follow_all install race upstream_mm) ;;
+main) programs=(module_loaded relocate_errors relocate_pte relocate_costs relocate_levels relocate_memcg evacuate cli follow_all install race upstream_mm) ;;
 zones) programs=(relocate_zones follow_tiers) ;;
 stress) programs=(race upstream_mm) ;;
 *) echo "unknown suite $suite" >&2; exit 2 ;;

@@ -34,12 +34,12 @@ use crate::flush::flush_mm;
 use crate::level::Level;
 use crate::locks::{Contended, RmapLocks, SpinGuard, MAX_RMAP_LOCKS};
 use crate::memcg::Charges;
-use crate::mm::{MmapWriteGuard, PinnedMm};
+use crate::mm::{MmapWriteGuard, PinnedMm, Vma};
 use crate::outcome::Outcome;
 use crate::placement::{Quarantine, Target};
 use crate::sys;
 use crate::table::{
-    self, AdInjector, Entry, Lookup, NewTable, Retired, Slot, Spares, Table, Watched,
+    self, AdInjector, Entry, Lookup, NewTable, Retired, Slot, Spares, Table, Walker, Watched,
 };
 
 /// Where a request is in its walk of one level, from one batch to the next.
@@ -104,6 +104,9 @@ struct Candidate<'g> {
     /// a batch that ends early does not count them twice.
     seen_before: Seen,
     addr: usize,
+    /// The VMA that maps the table's whole span, if one does (nearly
+    /// always, for a PTE table): its rmap locks are the span's.
+    vma: Option<Vma<'g>>,
     slot: Slot<'g>,
     seen: Entry,
     old: Table,
@@ -244,13 +247,23 @@ impl<'g> Batch<'g> {
         // batch looks again: what a fault deposited while the mmap lock was
         // dropped, or spares a previous batch could not allocate.
         let mut deposits_done = None;
+        let mut walker = Walker::new(self.guard, level);
+        // The VMA found last, and the last one write-locked alone: the next
+        // table's span is often in it too.
+        let (mut vma_found, mut vma_locked) = (None::<Vma<'g>>, None);
         let mut pos = cursor.addr & !(span - 1);
         while pos < cursor.end && c.cands.len() < max {
             let span_end = pos.saturating_add(span);
-            let Some(vma) = self.guard.find_vma(pos).filter(|v| v.start() < cursor.end) else {
+            // `find_vma(pos)`: the first VMA that ends above `pos`. The one
+            // found for an earlier `pos` still is, if it ends above this one.
+            let vma = vma_found
+                .filter(|v| v.end() > pos)
+                .or_else(|| self.guard.find_vma(pos));
+            let Some(vma) = vma.filter(|v| v.start() < cursor.end) else {
                 pos = cursor.end;
                 break;
             };
+            vma_found = Some(vma);
             if vma.start() >= span_end {
                 // Nothing mapped up to the span of this VMA's first table.
                 pos = vma.start() & !(span - 1);
@@ -260,7 +273,7 @@ impl<'g> Batch<'g> {
                 pos = align_up(vma.end(), span);
                 continue;
             }
-            let slot = match Slot::lookup(self.guard, level, pos) {
+            let slot = match walker.lookup(pos) {
                 Lookup::Hole { next } => {
                     pos = next;
                     continue;
@@ -296,12 +309,19 @@ impl<'g> Batch<'g> {
                         break;
                     };
                     // Keep per-VMA-lock faults out of the whole span.
-                    for span_vma in self.guard.vmas(pos, span_end) {
-                        span_vma.write_lock();
+                    let whole = (vma.start() <= pos && span_end <= vma.end()).then_some(vma);
+                    match whole {
+                        Some(v) if vma_locked == Some(v) => {}
+                        Some(v) => {
+                            v.write_lock();
+                            vma_locked = Some(v);
+                        }
+                        None => self.guard.vmas(pos, span_end).for_each(|v| v.write_lock()),
                     }
                     let cand = Candidate {
                         seen_before: core::mem::take(&mut seen),
                         addr: pos,
+                        vma: whole,
                         slot,
                         seen: entry,
                         old,
@@ -346,13 +366,28 @@ impl<'g> Batch<'g> {
     }
 
     /// Adds the rmap locks of the files and anon_vma families of every VMA in
-    /// the span of the `level` table at `addr` to `rmap`. `collect`
-    /// write-locked the VMAs.
-    fn lock_span(&self, rmap: &mut RmapLocks, level: Level, addr: usize) -> Result<(), Contended> {
+    /// the span of `cand`, a `level` table, to `rmap`: those of `cand.vma`
+    /// when it maps the whole span. `collect` write-locked the VMAs.
+    fn lock_span(
+        &self,
+        rmap: &mut RmapLocks,
+        level: Level,
+        cand: &Candidate<'g>,
+    ) -> Result<(), Contended> {
         let mut files = [NonNull::dangling(); MAX_RMAP_LOCKS];
         let mut anons = [NonNull::dangling(); MAX_RMAP_LOCKS];
         let (mut nfiles, mut nanons) = (0, 0);
-        for vma in self.guard.vmas(addr, addr.saturating_add(level.span())) {
+        let (mut one, mut span);
+        let vmas: &mut dyn Iterator<Item = Vma<'_>> = if cand.vma.is_some() {
+            one = cand.vma.into_iter();
+            &mut one
+        } else {
+            span = self
+                .guard
+                .vmas(cand.addr, cand.addr.saturating_add(level.span()));
+            &mut span
+        };
+        for vma in vmas {
             if let Some(m) = vma.mapping() {
                 if !files[..nfiles].contains(&m) {
                     *files.get_mut(nfiles).ok_or(Contended::Full)? = m;
@@ -402,9 +437,15 @@ impl<'g> Collected<'g> {
         let mut rmap = RmapLocks::new();
         let mut next = self.next;
         let mut ended_early = false;
+        // The VMA that mapped the last span alone, whose locks are held.
+        let mut locked = None;
         for cand in self.cands {
-            match batch.lock_span(&mut rmap, level, cand.addr) {
-                Ok(()) => {}
+            let locking = match cand.vma {
+                Some(vma) if locked == Some(vma) => Ok(()),
+                _ => batch.lock_span(&mut rmap, level, &cand),
+            };
+            match locking {
+                Ok(()) => locked = cand.vma,
                 Err(Contended::Full) if rmap.is_empty() => {
                     // More owners than locks we may hold: no retry helps.
                     cand.seen_before.add_to(out, level);

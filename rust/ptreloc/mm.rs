@@ -233,7 +233,7 @@ impl Drop for MmapWriteGuard<'_> {
 ///
 /// `vma` is a live VMA of the mm, which cannot change or go away while the
 /// [`MmapWriteGuard`] it borrows is alive.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Vma<'g> {
     vma: NonNull<sys::vm_area_struct>,
     _lock: PhantomData<&'g MmapWriteGuard<'g>>,

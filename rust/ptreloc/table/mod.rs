@@ -29,7 +29,7 @@
 //!
 //! | file | what |
 //! |---|---|
-//! | `walk.rs` | [`Slot::lookup`], [`Entry`], the `*_is_table` predicates |
+//! | `walk.rs` | [`Slot::lookup`], [`Walker`], [`Entry`], the `*_is_table` predicates |
 //! | `page.rs` | [`Table`], [`NewTable`]: allocation, copy and install |
 //! | `deposit.rs` | PTE tables deposited for huge pages |
 //! | `reconcile.rs` | Accessed/Dirty bits carried over after the flush |
@@ -52,5 +52,5 @@ pub(crate) use reconcile::{reconcile, Watched};
 pub(crate) use retired::{awaiting_free, wait_for_released, Retired};
 pub(crate) use spares::Spares;
 pub(crate) use walk::{
-    p4d_is_table, pgd_entry_size, pgd_is_table, pud_is_table, Entry, Lookup, Slot,
+    p4d_is_table, pgd_entry_size, pgd_is_table, pud_is_table, Entry, Lookup, Slot, Walker,
 };

@@ -11,7 +11,6 @@ use kernel::prelude::*;
 
 use super::reconcile::Watched;
 use super::walk::{p4d_is_table, Slot};
-use crate::ksys::RcuReadGuard;
 use crate::level::Level;
 use crate::locks::SpinGuard;
 use crate::placement::{Quarantine, Target};
@@ -232,17 +231,6 @@ impl NewTable {
         }
         // INVARIANT: allocated and accounted just above, mapped nowhere.
         Ok(Self { level, page })
-    }
-
-    /// The memcg the table is charged to, if any; compared only, not
-    /// dereferenced.
-    pub(crate) fn charged_to(&self) -> Option<NonNull<sys::mem_cgroup>> {
-        let _rcu = RcuReadGuard::new();
-        // SAFETY: our page, charged (or not) by `alloc`; under RCU, as
-        // `folio_memcg` of a kmem page requires.
-        NonNull::new(unsafe {
-            sys::ptreloc_folio_memcg(sys::ptreloc_page_folio(self.page.as_ptr()))
-        })
     }
 
     /// Copies `old` into this table and installs it in `slot` in place of

@@ -27,6 +27,10 @@ use crate::sys;
 pub(crate) struct Spares {
     level: Level,
     tables: KVec<NewTable>,
+    /// The memcg `tables` are charged to (`None`: to none), on which we
+    /// hold a reference, so that no other memcg can take its address while
+    /// it is compared with the old tables' memcgs.
+    memcg: Option<NonNull<sys::mem_cgroup>>,
     /// Allocated and taken since the last [`Spares::account`].
     allocated: u64,
     taken: u64,
@@ -37,6 +41,7 @@ impl Spares {
         Self {
             level: Level::Pte,
             tables: KVec::new(),
+            memcg: None,
             allocated: 0,
             taken: 0,
         }
@@ -49,8 +54,8 @@ impl Spares {
     }
 
     /// Allocates `level` tables on `target` charged to `memcg` (`None`:
-    /// charged to none) until there are `n`; drops spares of another level
-    /// first. Stops at the first failure: the batch then allocates under the
+    /// charged to none; else a memcg the caller holds a reference on) until
+    /// there are `n`; drops spares of another level or memcg first. Stops at the first failure: the batch then allocates under the
     /// lock, and reports a failure there. May sleep and reclaim: call it
     /// with no lock held.
     pub(crate) fn fill(
@@ -68,8 +73,14 @@ impl Spares {
         // Spares charged elsewhere (the batch before found the charges
         // change) would never be taken, and would keep these from being
         // allocated: free them.
-        if self.tables.last().is_some_and(|t| t.charged_to() != memcg) {
+        if memcg != self.memcg {
             self.tables = KVec::new();
+            self.put_memcg();
+            // SAFETY: `memcg` is live: the caller holds a reference on it.
+            if memcg.is_some_and(|m| !unsafe { sys::ptreloc_mem_cgroup_tryget(m.as_ptr()) }) {
+                return;
+            }
+            self.memcg = memcg;
         }
         if n <= self.tables.len()
             || self
@@ -89,6 +100,13 @@ impl Spares {
         }
     }
 
+    fn put_memcg(&mut self) {
+        if let Some(memcg) = self.memcg.take() {
+            // SAFETY: the reference taken in `fill`.
+            unsafe { sys::ptreloc_mem_cgroup_put(memcg.as_ptr()) };
+        }
+    }
+
     /// A spare for a `level` table whose predecessor is charged to `memcg`,
     /// if there is one. Does not sleep.
     pub(crate) fn take(
@@ -96,10 +114,19 @@ impl Spares {
         level: Level,
         memcg: Option<NonNull<sys::mem_cgroup>>,
     ) -> Option<NewTable> {
-        if level != self.level || self.tables.last()?.charged_to() != memcg {
+        if level != self.level || memcg != self.memcg {
             return None;
         }
+        let table = compat::pop(&mut self.tables)?;
         self.taken += 1;
-        compat::pop(&mut self.tables)
+        Some(table)
+    }
+}
+
+impl Drop for Spares {
+    fn drop(&mut self) {
+        // The tables first: they are charged to the memcg.
+        self.tables = KVec::new();
+        self.put_memcg();
     }
 }

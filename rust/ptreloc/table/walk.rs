@@ -11,7 +11,7 @@ use crate::level::Level;
 use crate::locks::SpinGuard;
 use crate::mm::MmapWriteGuard;
 use crate::sys;
-use crate::x86::{P4D_SIZE, PGDIR_SIZE_L5, PUD_SIZE};
+use crate::x86::{P4D_SIZE, PGDIR_SIZE_L5, PMD_SIZE, PTRS_PER_TABLE, PUD_SIZE};
 
 /// Bytes mapped by one PGD entry: 256 TiB with 5-level paging, else 512 GiB
 /// (the P4D level is folded into the PGD).
@@ -162,6 +162,56 @@ impl<'g> Slot<'g> {
         // SAFETY: valid and initialised as above; the slot lock is the first
         // page-table lock taken.
         unsafe { SpinGuard::lock(NonNull::new_unchecked(ptl), 0) }
+    }
+}
+
+/// Slot lookups of one mmap-lock hold, in address order: for PTE tables,
+/// the PMD table of the 1 GiB span looked up last is kept, so that the
+/// tables of one span cost one walk of the upper levels, not one each.
+///
+/// Keeping it is as safe as keeping a [`Slot`] for the hold, which a batch
+/// does from collection to installation: the PMD table stays allocated
+/// (the invariant of `Slot`), and stays the one the PUD entry points to,
+/// since nothing but ptreloc's PMD-level pass replaces a PMD table, and
+/// freeing one needs the mmap lock (hugetlb's shared PMD tables are never
+/// looked up here: PTE-level walks skip hugetlb VMAs).
+pub(crate) struct Walker<'g> {
+    guard: &'g MmapWriteGuard<'g>,
+    level: Level,
+    /// The first address of a span, and its PMD table's first entry.
+    pmd_table: Option<(usize, NonNull<u64>)>,
+}
+
+impl<'g> Walker<'g> {
+    pub(crate) fn new(guard: &'g MmapWriteGuard<'g>, level: Level) -> Self {
+        Self {
+            guard,
+            level,
+            pmd_table: None,
+        }
+    }
+
+    /// [`Slot::lookup`] of the `level` table that maps `addr`.
+    pub(crate) fn lookup(&mut self, addr: usize) -> Lookup<'g> {
+        let span = addr & !(PUD_SIZE - 1);
+        let index = (addr / PMD_SIZE) % PTRS_PER_TABLE;
+        if let Some((_, table)) = self.pmd_table.filter(|(s, _)| *s == span) {
+            // INVARIANT: entry `index` of the PMD table that maps `addr`,
+            // which stays for the hold (see the type's docs).
+            return Lookup::Slot(Slot {
+                level: Level::Pte,
+                // SAFETY: `index` < PTRS_PER_TABLE, within the table.
+                entry: unsafe { table.add(index) },
+                mm: self.guard.mm().as_ptr(),
+                _guard: PhantomData,
+            });
+        }
+        let found = Slot::lookup(self.guard, self.level, addr);
+        if let (Level::Pte, Lookup::Slot(slot)) = (self.level, &found) {
+            // SAFETY: the slot is entry `index` of its PMD table.
+            self.pmd_table = Some((span, unsafe { slot.entry.sub(index) }));
+        }
+        found
     }
 }
 
