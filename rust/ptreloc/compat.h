@@ -50,6 +50,18 @@ static inline u64 inc_mm_tlb_gen(struct mm_struct *mm)
 }
 
 /*
+ * The per-CPU lazy-TLB flag, exported on both lines (EXPORT_PER_CPU_SYMBOL in
+ * arch/x86/mm/tlb.c) but declared, with its struct, under #ifndef MODULE in
+ * asm/tlbflush.h. The struct is this one bool on both lines (6.12.118 and
+ * 7.3.4); should a kernel declare them for modules, these collide and the
+ * build says so.
+ */
+struct tlb_state_shared {
+	bool is_lazy;
+};
+DECLARE_PER_CPU_SHARED_ALIGNED(struct tlb_state_shared, cpu_tlbstate_shared);
+
+/*
  * A global ASID (7.x, AMD INVLPGB) is the same on every CPU; the kernel
  * keeps it coherent with broadcast invalidations only, so its mm's
  * mm_cpumask() and tlb_gen do not say which CPUs may hold its entries.

@@ -58,7 +58,9 @@ pub(crate) fn flush_mm(mm: &PinnedMm) {
 /// tables of whoever ran last) switches to `init_mm`, and a CPU that does
 /// not have the mm loaded leaves its `mm_cpumask`: it will not be
 /// interrupted again until it switches to the mm, which sets its bit and
-/// flushes if the generation moved on.
+/// flushes if the generation moved on. The lazy flag is the kernel's own
+/// (`compat.h`): `current->mm` does not say, a kworker back from an EFI
+/// call runs on a borrowed mm without being lazy.
 ///
 /// # Safety
 ///
@@ -77,27 +79,27 @@ unsafe extern "C" fn flush_this_cpu(info: *mut c_void) {
         // entries (`setup_pcid`), so reloading CR3 flushes everything.
         unsafe { sys::ptreloc___flush_tlb_local() };
     }
-    // SAFETY: interrupts are off, so neither `switch_mm_irqs_off()` nor a
-    // change of `current->mm` with its switch to or from lazy TLB mode
-    // (`exit_mm()`, `kthread_use_mm()`, exec), all done with them off, is
-    // half done on this CPU: CR3, `current->mm`, the kernel's lazy flag and
-    // our bit in the mask agree. `mm` is live (caller).
+    // SAFETY: interrupts are off, so `switch_mm_irqs_off()`, which runs with
+    // them off, is not half done on this CPU: CR3, the lazy flag and our bit
+    // in the mask agree. `mm` is live (caller).
     unsafe {
-        if loads(mm) && (*bindings::get_current()).mm.cast() != mm {
-            // On `mm`'s tables for a task that is not `mm`'s: lazy TLB mode
-            // (the kernel's `cpu_tlbstate_shared.is_lazy`, hidden from
-            // modules). What the kernel's flush does for a lazy CPU when
-            // tables are freed; 6.12 clears our bit in the switch, 7.3 below.
+        if loads(mm) {
+            if !sys::ptreloc_this_cpu_read_cpu_tlbstate_shared_is_lazy() {
+                return;
+            }
+            // What the kernel's flush does for a lazy CPU when tables are
+            // freed; 6.12 clears our bit in the switch, 7.3 below.
             bindings::leave_mm();
         }
-        if !loads(mm) {
-            // 7.3 leaves a CPU in the mask of an mm it switched away from
-            // until a flush finds it so (`flush_tlb_func()`); 6.12 cleared
-            // it in the switch already.
-            sys::ptreloc_cpumask_clear_cpu(
-                sys::ptreloc_raw_smp_processor_id(),
-                sys::ptreloc_mm_cpumask(mm),
-            );
+        // 7.3 leaves a CPU in the mask of an mm it switched away from until
+        // a flush finds it so (`flush_tlb_func()`); 6.12 cleared it in the
+        // switch already. Tested first: the line is shared by every CPU.
+        let (cpu, mask) = (
+            sys::ptreloc_raw_smp_processor_id(),
+            sys::ptreloc_mm_cpumask(mm),
+        );
+        if sys::ptreloc_cpumask_test_cpu(cpu, mask) {
+            sys::ptreloc_cpumask_clear_cpu(cpu, mask);
         }
     }
 }

@@ -435,6 +435,16 @@ unsigned long ptreloc_CR3_ADDR_MASK(void)
 	return CR3_ADDR_MASK;
 }
 
+bool ptreloc_this_cpu_read_cpu_tlbstate_shared_is_lazy(void)
+{
+	return this_cpu_read(cpu_tlbstate_shared.is_lazy);
+}
+
+bool ptreloc_cpumask_test_cpu(int cpu, const struct cpumask *cpumask)
+{
+	return cpumask_test_cpu(cpu, cpumask);
+}
+
 int ptreloc_raw_smp_processor_id(void)
 {
 	return raw_smp_processor_id();

@@ -88,6 +88,8 @@ void ptreloc___flush_tlb_global(void);
 void ptreloc___flush_tlb_local(void);
 unsigned long ptreloc___read_cr3(void);
 unsigned long ptreloc_CR3_ADDR_MASK(void);
+bool ptreloc_this_cpu_read_cpu_tlbstate_shared_is_lazy(void);
+bool ptreloc_cpumask_test_cpu(int cpu, const struct cpumask *cpumask);
 int ptreloc_raw_smp_processor_id(void);
 void ptreloc_cpumask_clear_cpu(int cpu, struct cpumask *dstp);
 bool ptreloc_node_state(int nid, enum node_states state);

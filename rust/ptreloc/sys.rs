@@ -168,6 +168,8 @@ extern "C" {
     pub(crate) fn ptreloc___flush_tlb_local();
     pub(crate) fn ptreloc___read_cr3() -> c_ulong;
     pub(crate) fn ptreloc_CR3_ADDR_MASK() -> c_ulong;
+    pub(crate) fn ptreloc_this_cpu_read_cpu_tlbstate_shared_is_lazy() -> bool;
+    pub(crate) fn ptreloc_cpumask_test_cpu(cpu: c_int, cpumask: *const bindings::cpumask) -> bool;
     pub(crate) fn ptreloc_raw_smp_processor_id() -> c_int;
     pub(crate) fn ptreloc_cpumask_clear_cpu(cpu: c_int, dstp: *mut bindings::cpumask);
 }
