@@ -38,6 +38,33 @@ pub(crate) const PTE_PSE: u64 = 1 << 7;
 /// The bits the CPU's page walker may set in an entry behind our back.
 pub(crate) const PTE_HW_BITS: u64 = PTE_ACCESSED | PTE_DIRTY;
 
+/// The bits that `entry` lacks and that a CPU may set in it: Accessed in any
+/// present entry, and Dirty (with Accessed) in a writable entry that maps
+/// memory (`leaf`: a PTE, or a huge-page entry). A CPU sets no other bit,
+/// and clears none.
+pub(crate) fn bits_a_cpu_may_set(entry: u64, leaf: bool) -> u64 {
+    if entry & PTE_PRESENT == 0 {
+        return 0;
+    }
+    let mut bits = PTE_ACCESSED;
+    if leaf && entry & PTE_RW != 0 {
+        bits |= PTE_DIRTY;
+    }
+    bits & !entry
+}
+
+/// 1 if [`bits_a_cpu_may_set`] of `entry` is not empty, else 0, without a
+/// branch: the copy of a table is scanned with it, 512 entries each time.
+/// `pte`: an entry of a PTE table, which always maps memory; an entry of
+/// another level does if it has `PTE_PSE`.
+pub(crate) fn cpu_may_set_a_bit(entry: u64, pte: bool) -> u64 {
+    let leaf = entry >> PTE_PSE.trailing_zeros() | pte as u64;
+    let rw = entry >> PTE_RW.trailing_zeros();
+    let no_a = !entry >> PTE_ACCESSED.trailing_zeros();
+    let no_d = !entry >> PTE_DIRTY.trailing_zeros();
+    entry >> PTE_PRESENT.trailing_zeros() & (no_a | rw & leaf & no_d) & 1
+}
+
 /// What may have changed in an entry of an old table between its copy and
 /// the TLB flush that ends all use of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,22 +9,13 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use super::page::Table;
 use crate::level::Level;
 use crate::x86::{
-    walker_change, WalkerChange, PTE_ACCESSED, PTE_DIRTY, PTE_PRESENT, PTE_RW, PTRS_PER_TABLE,
+    self, walker_change, WalkerChange, PTE_ACCESSED, PTE_DIRTY, PTE_PRESENT, PTRS_PER_TABLE,
 };
 
 /// The bits that `entry`, in a table of `level`, lacks and that a CPU may
-/// set in it: Accessed in any present entry, and Dirty (with Accessed) in a
-/// writable entry that maps memory. A CPU sets no other bit, and clears
-/// none.
+/// set in it (see [`x86::bits_a_cpu_may_set`]).
 pub(crate) fn bits_a_cpu_may_set(level: Level, entry: u64) -> u64 {
-    if entry & PTE_PRESENT == 0 {
-        return 0;
-    }
-    let mut bits = PTE_ACCESSED;
-    if level.is_leaf(entry) && entry & PTE_RW != 0 {
-        bits |= PTE_DIRTY;
-    }
-    bits & !entry
+    x86::bits_a_cpu_may_set(entry, level.is_leaf(entry))
 }
 
 /// The entries of an old table that a CPU may still change once it was
@@ -43,17 +34,22 @@ impl Watched {
     /// `entries` is a table of `PTRS_PER_TABLE` entries that no CPU or
     /// other thread writes to meanwhile (a copy not yet installed).
     pub(crate) unsafe fn scan(level: Level, entries: *const u64) -> Self {
+        let pte = level == Level::Pte;
+        let settled = PTE_PRESENT | PTE_ACCESSED | PTE_DIRTY;
         let mut watched = Self::default();
-        for i in 0..PTRS_PER_TABLE {
-            // SAFETY: in bounds, and not written to (caller).
-            let entry = unsafe { entries.add(i).read() };
-            // Most entries have both bits, or are not present.
-            let settled = entry & (PTE_PRESENT | PTE_ACCESSED | PTE_DIRTY);
-            if settled != 0
-                && settled != PTE_PRESENT | PTE_ACCESSED | PTE_DIRTY
-                && bits_a_cpu_may_set(level, entry) != 0
-            {
-                watched.add(i);
+        for (w, word) in watched.0.iter_mut().enumerate() {
+            // SAFETY: 64 entries in bounds, not written to (caller).
+            let chunk = unsafe { core::slice::from_raw_parts(entries.add(w * 64), 64) };
+            // Most runs of entries are all empty, or all present with both
+            // bits (memory that was written): one pass of ANDs and ORs says.
+            let (all, any) = chunk
+                .iter()
+                .fold((!0, 0), |(all, any), e| (all & e, any | e));
+            if any & PTE_PRESENT == 0 || all & settled == settled {
+                continue;
+            }
+            for (b, entry) in chunk.iter().enumerate() {
+                *word |= x86::cpu_may_set_a_bit(*entry, pte) << b;
             }
         }
         watched

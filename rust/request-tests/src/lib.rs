@@ -253,6 +253,43 @@ mod tests {
         assert_eq!(Levels::from_mask(0b010), Levels::parse("pmd").ok());
     }
 
+    mod cpu_may_set {
+        use crate::x86::*;
+
+        /// The branch-free test agrees with the plain one on every
+        /// combination of the low 8 bits, at every level, whatever the
+        /// frame bits.
+        #[test]
+        fn branch_free_test_agrees() {
+            for high in [0, 0x1234_5000, 0x8000_0000_0000_0000 | 0xdead_b000] {
+                for low in 0..256u64 {
+                    let entry = high | low;
+                    for pte in [false, true] {
+                        let leaf = pte || entry & PTE_PSE != 0;
+                        let want = (bits_a_cpu_may_set(entry, leaf) != 0) as u64;
+                        assert_eq!(cpu_may_set_a_bit(entry, pte), want, "{entry:#x} pte {pte}");
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn what_a_cpu_may_set() {
+            let p = PTE_PRESENT;
+            assert_eq!(bits_a_cpu_may_set(0, true), 0);
+            assert_eq!(bits_a_cpu_may_set(p, true), PTE_ACCESSED);
+            assert_eq!(
+                bits_a_cpu_may_set(p | PTE_RW, true),
+                PTE_ACCESSED | PTE_DIRTY
+            );
+            assert_eq!(bits_a_cpu_may_set(p | PTE_RW, false), PTE_ACCESSED);
+            assert_eq!(
+                bits_a_cpu_may_set(p | PTE_RW | PTE_ACCESSED | PTE_DIRTY, true),
+                0
+            );
+        }
+    }
+
     mod walker_change {
         use crate::x86::*;
 
