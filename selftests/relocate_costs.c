@@ -88,10 +88,15 @@ static int count_cross_cpu_calls(const char *func, long *per_cpu, int ncpus)
  * other reasons too, waking RCU's kthreads for one; the CAL counts of
  * /proc/interrupts are logged.
  */
-FIXTURE(cpus) {
-	char batch[32];
+/* What flushes_while_moving() measured. */
+struct flushes {
 	long cal[3][2], calls[3];
 	struct outcome o;
+};
+
+FIXTURE(cpus) {
+	char batch[32];
+	struct flushes f;
 };
 FIXTURE_SETUP(cpus)
 {
@@ -106,11 +111,11 @@ FIXTURE_TEARDOWN(cpus)
 /*
  * The child on CPU 1 (busy: reading its memory until told to stop; else
  * asleep), its 256 MiB of PTE tables moved from node 0 to node 1 a table
- * per batch from CPU 0, the flushes queued per CPU counted into self. NULL,
- * or why the test skips.
+ * per batch from CPU 0, the flushes queued per CPU counted into *self.
+ * NULL, or why the test skips.
  */
 static const char *flushes_while_moving(struct __test_metadata *_metadata,
-					FIXTURE_DATA(cpus) *self, int busy)
+					struct flushes *self, int busy)
 {
 	const size_t len = 256UL << 20;
 	int ready[2], go[2], status, i;
@@ -191,11 +196,11 @@ TEST_F_TIMEOUT(cpus, flush_spares_cpus_that_never_ran_the_mm, 300)
 	const char *skip;
 
 	SKIP_UNLESS_AVAILABLE();
-	skip = flushes_while_moving(_metadata, self, 1);
+	skip = flushes_while_moving(_metadata, &self->f, 1);
 	if (skip)
 		SKIP(return, "%s", skip);
-	EXPECT_EQ(self->o.flushes, self->calls[1]);
-	EXPECT_EQ(0, self->calls[2]);
+	EXPECT_EQ(self->f.o.flushes, self->f.calls[1]);
+	EXPECT_EQ(0, self->f.calls[2]);
 }
 
 /*
@@ -210,12 +215,12 @@ TEST_F_TIMEOUT(cpus, cpus_that_only_borrow_the_mm_are_flushed_once, 300)
 	const char *skip;
 
 	SKIP_UNLESS_AVAILABLE();
-	skip = flushes_while_moving(_metadata, self, 0);
+	skip = flushes_while_moving(_metadata, &self->f, 0);
 	if (skip)
 		SKIP(return, "%s", skip);
-	EXPECT_GE(1, self->calls[1]);
-	EXPECT_EQ(0, self->calls[2]);
-	EXPECT_EQ(0, self->calls[0]);
+	EXPECT_GE(1, self->f.calls[1]);
+	EXPECT_EQ(0, self->f.calls[2]);
+	EXPECT_EQ(0, self->f.calls[0]);
 }
 
 #define RCU_HOLD "/sys/kernel/debug/ptreloc_test/rcu_hold"
@@ -417,7 +422,7 @@ static void *read_pagemap_loop(void *arg)
 
 /*
  * The duty cycle (Documentation/design.rst): after a hold of the mmap lock
- * that a task waited for, a request stays off the lock for as long again;
+ * that a task waited for, a request stays off the lock for twice as long;
  * after one nobody waited for, it goes on at once. The same request, 8
  * batches, runs alone and beside a thread that reads the process's pagemap
  * in a loop (each read takes the mmap lock for reading). THP is off for

@@ -200,16 +200,19 @@ impl<'g> Walker<'g> {
             // which stays for the hold (see the type's docs).
             return Lookup::Slot(Slot {
                 level: Level::Pte,
-                // SAFETY: `index` < PTRS_PER_TABLE, within the table.
-                entry: unsafe { table.add(index) },
+                // SAFETY: `index` < PTRS_PER_TABLE, within the table, so
+                // not null.
+                entry: unsafe { NonNull::new_unchecked(table.as_ptr().add(index)) },
                 mm: self.guard.mm().as_ptr(),
                 _guard: PhantomData,
             });
         }
         let found = Slot::lookup(self.guard, self.level, addr);
         if let (Level::Pte, Lookup::Slot(slot)) = (self.level, &found) {
-            // SAFETY: the slot is entry `index` of its PMD table.
-            self.pmd_table = Some((span, unsafe { slot.entry.sub(index) }));
+            // SAFETY: the slot is entry `index` of its PMD table, whose
+            // first entry is not null.
+            let table = unsafe { NonNull::new_unchecked(slot.entry.as_ptr().sub(index)) };
+            self.pmd_table = Some((span, table));
         }
         found
     }
